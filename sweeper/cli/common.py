@@ -1,0 +1,63 @@
+"""Shared CLI plumbing: one-line errors instead of tracebacks, and the consoles."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from sweeper.errors import PgolfError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def validation_message(exc: ValidationError) -> str:
+    """`loc: msg` for the first error (and a count of the rest), as one line."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = ".".join(str(part) for part in first.get("loc", ())) or "<root>"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {first.get('msg', 'invalid')}{more}"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `error: message` as one line on stderr and return the Exit to raise."""
+    one_line = " ".join(str(message).split())
+    err_console.print(f"[bold red]error:[/] {one_line}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the errors a user can cause into one clear line and a non-zero exit, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PgolfError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except ValidationError as exc:
+            raise fail(validation_message(exc), 2) from None
+        except FileNotFoundError as exc:
+            raise fail(f"file not found: {exc.filename or exc}", 2) from None
+        except PermissionError as exc:
+            raise fail(f"permission denied: {exc.filename or exc}", 2) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout (no rich markup, no wrapping)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.flush()

@@ -16,7 +16,7 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app` (import order sets the help order).
-from sweeper.cli import data_cmd, log_cmd, sweep_cmd, record_cmd, dashboard_cmd  # noqa: E402,F401
+from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, dashboard_cmd  # noqa: E402,F401
 
 
 def main() -> None:

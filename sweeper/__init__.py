@@ -6,5 +6,6 @@ no project code; `dashboards` reads the core.
 """
 
 from sweeper.errors import PgolfError
+from sweeper.runlog import LogParser, RunResult, parse_lines, parse_log
 
-__all__ = ["PgolfError"]
+__all__ = ["LogParser", "PgolfError", "RunResult", "parse_lines", "parse_log"]

@@ -1,5 +1,118 @@
-"""pgolf record commands (placeholder: filled in by its owner)."""
+"""`pgolf check` (validate a records folder) and `pgolf promote` (turn a sweep config into one)."""
 
 from __future__ import annotations
 
-from sweeper.cli import app  # noqa: F401
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sweeper.cli import app
+from sweeper.cli.common import console, err_console, friendly_errors, print_json
+from sweeper.records.check import check_folder
+from sweeper.records.promote import promote
+from sweeper.records.schema import SignificancePolicy
+from sweeper.records.verdict import Verdict
+from sweeper.sweepdir import resolve_sweep, sweeps_root
+
+
+class PolicyName(str, Enum):
+    readme = "readme"
+    frontier = "frontier"
+
+
+SotaOption = Annotated[str | None, typer.Option(
+    "--sota", help="State of the art: a records folder (its seeds are used), or its val_loss in nats "
+                   "(2.0727, 2.0727nats) or its val_bpb (1.2244bpb).")]
+PolicyOption = Annotated[PolicyName, typer.Option(
+    "--policy", help="readme: one-sample t-test against SOTA - 0.005 nats, p < 0.01 (the written rule). "
+                     "frontier: Welch test against the SOTA's seeds, no margin (maintainers' practice).")]
+AlphaOption = Annotated[float | None, typer.Option(
+    "--alpha", help="Significance level (default 0.01 for readme, 0.25 for frontier).", min=1e-9, max=0.999)]
+NonRecordOption = Annotated[bool, typer.Option(
+    "--non-record", help="Non-record track: no time limits and no significance requirement (16 MB cap kept).")]
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_verdict(verdict: Verdict) -> None:
+    table = Table(title=f"{verdict.name or verdict.folder} ({verdict.track})")
+    for column in ("log", "seed", "val_loss", "val_bpb", "artifact B", "train s", "eval s", "tokenizer", "problems"):
+        table.add_column(column, justify="left" if column in ("log", "tokenizer", "problems") else "right")
+    for s in verdict.seeds:
+        problems = ", ".join(f.code for f in s.violations) or "[green]ok[/]"
+        table.add_row(s.file, str(s.seed), f"{s.val_loss:.8f}", f"{s.val_bpb:.8f}", _fmt(s.artifact_bytes, ","),
+                      _fmt(s.train_time_ms and s.train_time_ms / 1000, ".1f"),
+                      _fmt(s.eval_time_ms and s.eval_time_ms / 1000, ".1f"), s.tokenizer, problems)
+    console.print(table)
+    for finding in verdict.violations:
+        console.print(f"[red]violation[/] {finding.message}", highlight=False)
+    for finding in verdict.warnings:
+        if finding not in verdict.violations:
+            console.print(f"[yellow]warning[/] {finding.message}", highlight=False)
+    for claim in verdict.claim_mismatches:
+        console.print(f"[yellow]claim[/] {claim.source} {claim.field}: claims {claim.claimed}, logs show "
+                      f"{claim.actual}{'; ' + claim.note if claim.note else ''}", highlight=False)
+    for note in verdict.notes:
+        console.print(f"[dim]note[/] {note}", highlight=False)
+    console.print(f"[bold]significance[/] {verdict.significance.statement}", highlight=False)
+    colour = "green" if verdict.passed else "red"
+    console.print(f"[bold {colour}]{verdict.verdict.upper()}[/] ({len(verdict.violations)} violation(s), "
+                  f"{len(verdict.claim_mismatches)} claim mismatch(es))")
+
+
+@app.command("check")
+@friendly_errors
+def check_command(
+    record_dir: Annotated[Path, typer.Argument(help="A records folder in the official layout.")],
+    sota: SotaOption = None,
+    policy: PolicyOption = PolicyName.readme,
+    alpha: AlphaOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON (a stable contract).")] = False,
+    non_record: NonRecordOption = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings and claim mismatches too.")] = False,
+    submission: Annotated[str | None, typer.Option(
+        "--submission", help="Which submission*.json to read when the folder has several.")] = None,
+) -> None:
+    """Validate a records folder: logs, budgets, legality, claims and significance. Exit 0 pass, 1 fail, 2 unusable."""
+    verdict = check_folder(record_dir, sota=sota, policy=SignificancePolicy.named(policy.value, alpha),
+                           non_record=non_record, strict=strict, submission_file=submission)
+    if as_json:
+        print_json(verdict.model_dump(mode="json"))
+    else:
+        _print_verdict(verdict)
+    raise typer.Exit(verdict.exit_code)
+
+
+@app.command("promote")
+@friendly_errors
+def promote_command(
+    config: Annotated[str, typer.Option("--config", help="The config id to promote (see `pgolf candidates`).")],
+    sweep: Annotated[str | None, typer.Argument(help="Sweep directory or name (default: the most recent).")] = None,
+    sota: SotaOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Records folder to write (must not exist or be empty).")] = Path(
+        "record"),
+    name: Annotated[str, typer.Option("--name", help="Submission name.")] = "",
+    author: Annotated[str, typer.Option("--author", help="Author, as shown on the leaderboard.")] = "",
+    github_id: Annotated[str, typer.Option("--github-id", help="GitHub handle.")] = "",
+    non_record: NonRecordOption = False,
+    policy: PolicyOption = PolicyName.readme,
+    alpha: AlphaOption = None,
+    root: Annotated[Path | None, typer.Option("--root", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).")
+                    ] = None,
+) -> None:
+    """Validate a config's seeds from the ledger and, if they pass, write a records folder and a report."""
+    sweep_dir = resolve_sweep(sweep, sweeps_root(root))
+    with console.status(f"validating config {config} of sweep {sweep_dir.name}"):
+        result = promote(sweep_dir, config_id=config, sota=sota, out_dir=out, name=name, author=author,
+                         github_id=github_id, non_record=non_record,
+                         policy=SignificancePolicy.named(policy.value, alpha))
+    _print_verdict(result.verdict)
+    if not result.written:
+        err_console.print(f"[bold red]error:[/] not promoted: {'; '.join(result.refusals)}", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"wrote {result.out_dir} (report: {result.report_html})", highlight=False)

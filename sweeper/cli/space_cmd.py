@@ -1,5 +1,120 @@
-"""pgolf preflight / candidates commands (placeholder: filled in by its owner)."""
+"""`pgolf preflight SPACE` and `pgolf candidates [SWEEP]`: before and after a sweep."""
 
 from __future__ import annotations
 
-from sweeper.cli import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sweeper.candidates import Budget, CandidateReport, sweep_candidates
+from sweeper.cli import app
+from sweeper.cli.common import console, err_console, fail, friendly_errors, print_json
+from sweeper.preflight import Prediction, Preflight, measured_artifacts, preflight_configs, script_sha256
+from sweeper.space import load_space
+from sweeper.sweepdir import PREFLIGHT_CACHE, list_sweeps, resolve_sweep, sweeps_root
+
+OutOption = Annotated[Path | None, typer.Option(
+    "--out", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+@app.command("preflight")
+@friendly_errors
+def preflight(
+    space_path: Annotated[Path, typer.Argument(metavar="SPACE", help="Search-space YAML file.")],
+    as_json: JsonOption = False,
+    out: OutOption = None,
+) -> None:
+    """Predict parameters and artifact bytes per config; exit 1 if any is over the byte limit.
+
+    Grid spaces are checked point by point; random/Optuna spaces at both ends of every axis that can
+    change the model's size. Measured artifacts in the sweeps under --out correct the prediction.
+    """
+    space = load_space(space_path)
+    root = sweeps_root(out)
+    ledgers = [s.ledger_path for s in list_sweeps(root)]
+    checker = Preflight(space, measured_artifacts(ledgers, script_sha256(space.script)), cache_dir=root / PREFLIGHT_CACHE)
+    configs = preflight_configs(space)
+    predictions: list[Prediction] = []
+    columns = (SpinnerColumn(), "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bars:
+        task = bars.add_task("building + compressing synthetic models", total=len(configs))
+        for params in configs:
+            predictions.append(checker.predict(params))
+            bars.advance(task)
+    over = [p for p in predictions if not p.fits]
+    if as_json:
+        print_json({"space": space.name, "script": str(space.script), "limit_bytes": space.limits.artifact_bytes,
+                    "predictions": [p.model_dump(mode="json") for p in predictions]})
+    else:
+        console.print(_prediction_table(space.name, predictions))
+        for note in sorted({p.note for p in predictions if p.note}):
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if over:
+        raise fail(f"{len(over)} of {len(predictions)} configs predicted over the "
+                   f"{space.limits.artifact_bytes:,}-byte limit; a sweep skips them without using a GPU")
+
+
+@app.command("candidates")
+@friendly_errors
+def candidates(
+    sweep: Annotated[str | None, typer.Argument(
+        help="Sweep name under --out, or a sweep directory (default: the most recent sweep).")] = None,
+    as_json: JsonOption = False,
+    out: OutOption = None,
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the best N configs.")] = None,
+) -> None:
+    """Rank a sweep's configs by mean post-quant val_bpb, with seed count, std and budget verdicts."""
+    report = sweep_candidates(resolve_sweep(sweep, sweeps_root(out)))
+    if top is not None:
+        report.candidates = report.candidates[:top]
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    elif not report.candidates:
+        console.print(f"No finished, scored attempts in sweep {report.sweep} yet.", highlight=False)
+    else:
+        console.print(_candidate_table(report))
+
+
+def _params(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
+
+
+def _prediction_table(name: str, predictions: list[Prediction]) -> Table:
+    table = Table(title=f"Preflight: {name}")
+    for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"),
+                            ("format", "left"), ("basis", "left"), ("model B", "right"), ("code B", "right"),
+                            ("artifact B", "right"), ("headroom B", "right"), ("fits", "center")]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for p in predictions:
+        basis = p.basis if p.method == "trainer" else f"{p.basis} estimate"
+        table.add_row(p.config_id, _params(p.params), f"{p.model_params:,}", p.format_label, basis,
+                      f"{p.model_bytes:,}", f"{p.code_bytes:,}", f"{p.artifact_bytes:,}",
+                      f"{p.limit_bytes - p.artifact_bytes:,}", "[green]yes[/]" if p.fits else "[red]NO[/]")
+    return table
+
+
+def _mark(budget: Budget, fmt: str) -> str:
+    if budget.ok is None:
+        return "[dim]?[/]"
+    value = fmt.format(budget.value)
+    return f"[green]{value}[/]" if budget.ok else f"[red]{value} ✗[/]"
+
+
+def _candidate_table(report: CandidateReport) -> Table:
+    limits = report.limits
+    table = Table(title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, train "
+                        f"{limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
+    for column, justify in [("#", "right"), ("config", "left"), ("params", "left"), ("seeds", "right"),
+                            ("mean val_bpb", "right"), ("std", "right"), ("max artifact B", "right"),
+                            ("train s", "right"), ("eval s", "right")]:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for c in report.candidates:
+        std = "-" if c.std_val_bpb is None else f"{c.std_val_bpb:.5f}"
+        table.add_row(str(c.rank), c.config_id, _params(c.params), str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
+                      _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
+                      _mark(c.budgets["eval_s"], "{:.1f}"))
+    return table

@@ -1,0 +1,109 @@
+"""Ranking a sweep's configs by mean post-quant val_bpb, with the record budgets checked per config.
+
+Only finished attempts with a score count; when one (config, seed) finished more than once the
+latest attempt wins. A budget verdict is `ok` only if every seed's run is within it: the artifact
+(`artifact_bytes <= limits.artifact_bytes`), training (`train_time <= train_s + train_tolerance_s`)
+and evaluation (`eval_time <= eval_s`); `None` when no run reported the value.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+from sweeper.errors import SpaceError
+from sweeper.ledger import AttemptRow, Ledger
+from sweeper.space import Limits, parse_space
+from sweeper.sweepdir import SweepDir
+
+
+class Budget(BaseModel):
+    """One budget verdict: the worst value over the config's seeds against its limit."""
+
+    limit: float
+    value: float | None
+    ok: bool | None
+
+
+class Candidate(BaseModel):
+    """One config's aggregate over its finished seeds (a `pgolf candidates --json` row)."""
+
+    rank: int
+    config_id: str
+    params: dict[str, Any]
+    seeds: list[int]
+    n_seeds: int
+    mean_val_bpb: float
+    std_val_bpb: float | None  # sample std (n-1); None with a single seed
+    val_bpbs: list[float]
+    max_artifact_bytes: int | None
+    budgets: dict[str, Budget]
+    within_budgets: bool  # every budget verdict is ok (unknown counts as not ok)
+    attempt_ids: list[str]
+
+
+class CandidateReport(BaseModel):
+    sweep: str
+    limits: Limits
+    candidates: list[Candidate]
+
+
+def rank_candidates(attempts: Iterable[AttemptRow], limits: Limits) -> list[Candidate]:
+    """Configs with at least one scored seed, best (lowest) mean val_bpb first."""
+    latest: dict[tuple[str, int], AttemptRow] = {}
+    for row in attempts:
+        if row.status == "finished" and row.val_bpb is not None:
+            latest[(row.config_id, row.seed)] = row
+    by_config: dict[str, list[AttemptRow]] = {}
+    for row in latest.values():
+        by_config.setdefault(row.config_id, []).append(row)
+    summaries = [_summarise(rows, limits) for rows in by_config.values()]
+    summaries.sort(key=lambda c: (c.mean_val_bpb, -c.n_seeds, c.config_id))
+    for rank, candidate in enumerate(summaries, start=1):
+        candidate.rank = rank
+    return summaries
+
+
+def sweep_candidates(sweep: SweepDir) -> CandidateReport:
+    """Rank one sweep directory's ledger, with the limits of the space it ran (defaults if unreadable)."""
+    with Ledger(sweep.ledger_path, create=False) as ledger:
+        attempts = ledger.attempts()
+        space_yaml = next((s.space_yaml for s in ledger.sweeps() if s.space_yaml), "")
+    if not space_yaml and sweep.space_yaml.is_file():
+        space_yaml = sweep.space_yaml.read_text()
+    try:
+        limits = parse_space(space_yaml, source=str(sweep.space_yaml)).limits if space_yaml else Limits()
+    except SpaceError:
+        limits = Limits()
+    return CandidateReport(sweep=sweep.name, limits=limits, candidates=rank_candidates(attempts, limits))
+
+
+def _summarise(rows: list[AttemptRow], limits: Limits) -> Candidate:
+    rows.sort(key=lambda r: r.seed)
+    scores = [r.val_bpb for r in rows if r.val_bpb is not None]
+    artifact = _worst(r.artifact_bytes for r in rows)
+    train_s = _worst(None if r.train_time_ms is None else r.train_time_ms / 1000 for r in rows)
+    eval_s = _worst(None if r.eval_time_ms is None else r.eval_time_ms / 1000 for r in rows)
+    budgets = {
+        "artifact_bytes": _verdict(artifact, limits.artifact_bytes),
+        "train_s": _verdict(train_s, limits.train_s + limits.train_tolerance_s),
+        "eval_s": _verdict(eval_s, limits.eval_s),
+    }
+    return Candidate(
+        rank=0, config_id=rows[0].config_id, params=rows[-1].params, seeds=[r.seed for r in rows],
+        n_seeds=len(rows), mean_val_bpb=statistics.fmean(scores),
+        std_val_bpb=statistics.stdev(scores) if len(scores) > 1 else None, val_bpbs=scores,
+        max_artifact_bytes=None if artifact is None else int(artifact), budgets=budgets,
+        within_budgets=all(b.ok for b in budgets.values()), attempt_ids=[r.attempt_id for r in rows])
+
+
+def _worst(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _verdict(value: float | None, limit: float) -> Budget:
+    return Budget(limit=limit, value=value, ok=None if value is None else value <= limit)

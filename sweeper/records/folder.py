@@ -1,0 +1,228 @@
+"""Read a records folder in the official layout: its train logs, submission JSON and README.
+
+Logs are found anywhere below the folder under any name (`*.log`, `*.txt`); a file counts as a
+train log when the parser finds a final score in it. Copies are counted once: byte-identical
+files (`train.log` = `train_seed2025.log`), and two logs of one seed with the same score (a raw
+tee and the trainer's own log). Two logs of one seed with different scores are a repeated seed,
+which is an error: repeated runs of one seed are not independent samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeper.errors import RecordError
+from sweeper.records import tokenizers
+from sweeper.records.claims import JsonNumber
+from sweeper.records.legality import LogScan, scan_lines
+from sweeper.records.schema import Fingerprint, RecordCandidate, SeedRun
+from sweeper.records.verdict import Finding
+
+LOG_SUFFIXES = (".log", ".txt")
+NOT_LOGS = {"requirements.txt"}
+SCRIPT_NAME = "train_gpt.py"
+
+
+@dataclass
+class LoadedLog:
+    """One train log: where it is, its content hash, and what the scan read from it."""
+
+    path: str
+    sha256: str
+    scan: LogScan
+
+    @property
+    def seed(self) -> int | None:
+        return self.scan.result.seed
+
+
+@dataclass
+class RecordFolder:
+    """Everything `pgolf check` reads from a records folder."""
+
+    path: Path
+    logs: list[LoadedLog]
+    submission: dict[str, Any]
+    submission_name: str
+    readme: str | None = None
+    script_sha256: str | None = None
+    notes: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def track(self) -> str:
+        declared = self.submission.get("track")
+        return str(declared) if declared else self.path.resolve().parent.name.removeprefix("track_")
+
+    @property
+    def non_record(self) -> bool:
+        return "non" in self.track.replace("-", "_").split("_")
+
+    def candidate(self) -> RecordCandidate:
+        """The seeds this folder submits, with their fingerprints."""
+        info = self.submission
+        return RecordCandidate(
+            name=str(info.get("name", "")), author=str(info.get("author", "")),
+            github_id=str(info.get("github_id", "")), track=self.track, script_sha256=self.script_sha256,
+            seeds=[seed_run(log, dataset_fingerprint(info)) for log in self.logs],
+        )
+
+
+def read_record_folder(path: Path | str, submission_file: str | None = None, *, need_submission: bool = True
+                       ) -> RecordFolder:
+    """Load a records folder; unusable input raises RecordError (exit 2) with a one-line reason.
+    A SOTA folder is read with `need_submission=False` (only its logs matter)."""
+    root = Path(path)
+    if not root.exists():
+        raise RecordError(f"records folder {root} does not exist")
+    if not root.is_dir():
+        raise RecordError(f"{root} is not a folder (give the records folder, not a file in it)")
+    try:
+        os.listdir(root)  # rglob skips unreadable folders silently; the top one must be readable
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+    except OSError as exc:
+        raise RecordError(f"cannot read records folder {root}: {exc.strerror or exc}") from None
+    name, submission = _submission(root, files, submission_file, need_submission)
+    notes: list[str] = []
+    logs = [log for p in files if (log := _load_log(root, p, notes)) is not None]
+    if not logs:
+        looked = sum(1 for p in files if p.suffix in LOG_SUFFIXES)
+        raise RecordError(f"no train logs with a final score in {root} (looked at {looked} .log/.txt files)")
+    kept, findings = _deduplicate(logs, notes)
+    script = root / SCRIPT_NAME
+    readme = next((p for p in files if p.parent == root and p.name.lower() == "readme.md"), None)
+    return RecordFolder(
+        path=root, logs=kept, submission=submission, submission_name=name,
+        readme=_read_text(readme, root) if readme else None,
+        script_sha256=hashlib.sha256(_read_bytes(script, root)).hexdigest() if script.is_file() else None,
+        notes=notes, findings=findings,
+    )
+
+
+def _read_bytes(path: Path, root: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise RecordError(f"cannot read {path.relative_to(root)} in {root}: {exc.strerror or exc}") from None
+
+
+def _read_text(path: Path, root: Path) -> str:
+    return _read_bytes(path, root).decode("utf-8", errors="replace")
+
+
+def _submission(root: Path, files: list[Path], chosen: str | None, needed: bool) -> tuple[str, dict[str, Any]]:
+    if chosen is not None:
+        path = root / chosen
+        if not path.is_file():
+            raise RecordError(f"{chosen} not found in {root}")
+    else:
+        variants = [p for p in files if p.parent == root and re.fullmatch(r"submission(_.+)?\.json", p.name)]
+        plain = [p for p in variants if p.name == "submission.json"]
+        if not variants and not needed:
+            return "", {}
+        if not variants:
+            raise RecordError(f"no submission.json in {root}")
+        if not plain and len(variants) > 1:
+            names = ", ".join(p.name for p in variants)
+            raise RecordError(f"several submission files in {root} ({names}): choose one with --submission")
+        path = (plain or variants)[0]
+    try:
+        data = json.loads(_read_text(path, root), parse_float=JsonNumber)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path.name} in {root} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                          f"column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path.name} in {root} must hold a JSON object, not {type(data).__name__}")
+    return path.name, data
+
+
+def _load_log(root: Path, path: Path, notes: list[str]) -> LoadedLog | None:
+    if path.suffix not in LOG_SUFFIXES or path.name in NOT_LOGS:
+        return None
+    data = _read_bytes(path, root)
+    rel = path.relative_to(root).as_posix()
+    scan = scan_lines(data.decode("utf-8", errors="replace").splitlines(), rel)
+    result = scan.result
+    if result.val_loss is None or result.val_bpb is None:
+        if path.suffix == ".log":
+            notes.append(f"{rel}: no final score line, not counted as a train log")
+        return None
+    if result.train_time_ms is None and result.steps is None:
+        notes.append(f"{rel}: evaluation-only log (no training lines), not counted as a seed")
+        return None
+    if result.seed is None:
+        raise RecordError(f"cannot tell the seed of {rel} in {root}: no seed line and no seed in the file name")
+    return LoadedLog(path=rel, sha256=hashlib.sha256(data).hexdigest(), scan=scan)
+
+
+def _preference(log: LoadedLog) -> tuple[bool, int, str]:
+    """Which of several copies to keep: a name that carries the seed, then the shortest path."""
+    named = re.search(rf"(?<!\d){log.seed}(?!\d)", Path(log.path).name) is not None
+    return (not named, len(log.path), log.path)
+
+
+def _deduplicate(logs: list[LoadedLog], notes: list[str]) -> tuple[list[LoadedLog], list[Finding]]:
+    by_seed: dict[int, list[LoadedLog]] = {}
+    for log in sorted(logs, key=_preference):
+        by_seed.setdefault(log.seed, []).append(log)  # type: ignore[arg-type]
+    kept, findings = [], []
+    for seed, copies in by_seed.items():
+        first = copies[0]
+        kept.append(first)
+        for other in copies[1:]:
+            a, b = first.scan.result, other.scan.result
+            if other.sha256 == first.sha256:
+                notes.append(f"{other.path} is a byte-identical copy of {first.path} (seed {seed}): counted once")
+            elif (a.val_loss, a.val_bpb) == (b.val_loss, b.val_bpb):
+                notes.append(f"{other.path} reports the same run as {first.path} (seed {seed}, same score): "
+                             "counted once")
+            else:
+                findings.append(Finding(
+                    code="repeated_seed", severity="error", seed=seed, file=other.path,
+                    message=f"seed {seed} has two logs with different scores ({first.path}: val_bpb {a.val_bpb}, "
+                            f"{other.path}: val_bpb {b.val_bpb}); repeated runs of one seed are not independent "
+                            f"samples, so only {first.path} is counted"))
+    return sorted(kept, key=lambda log: log.path), findings
+
+
+def dataset_fingerprint(submission: dict[str, Any]) -> tuple[str, float] | None:
+    """(data fingerprint, score ratio) recorded by `pgolf promote` for a stream outside the known ones."""
+    block = submission.get("dataset")
+    if isinstance(block, dict) and isinstance(block.get("fingerprint"), str):
+        ratio = block.get("score_ratio")
+        return block["fingerprint"], float(ratio) if isinstance(ratio, int | float) else 0.0
+    return None
+
+
+def fingerprint_of(val_loss: float, val_bpb: float, val_tokens: int | None, where: str,
+                   dataset: tuple[str, float] | None) -> Fingerprint:
+    """Identify the tokenizer and stream from the score ratio, or from a recorded dataset fingerprint."""
+    ratio = tokenizers.score_ratio(val_loss, val_bpb)
+    known = tokenizers.identify(ratio, val_tokens)
+    if known is not None:
+        return known
+    if dataset is not None and abs(dataset[1] - ratio) <= tokenizers.RATIO_TOLERANCE:
+        return tokenizers.custom(ratio, dataset[0], val_tokens)
+    recorded = "" if dataset is None else f" (the dataset fingerprint records ratio {dataset[1]:.4f})"
+    raise RecordError(f"unknown tokenizer in {where}: val_loss/val_bpb = {ratio:.4f} matches no known tokenizer "
+                      f"({tokenizers.known_list()}) and no dataset fingerprint{recorded}")
+
+
+def seed_run(log: LoadedLog, dataset: tuple[str, float] | None) -> SeedRun:
+    """A SeedRun from a loaded log (the scan guarantees a score and a seed)."""
+    r = log.scan.result
+    assert r.val_loss is not None and r.val_bpb is not None and r.seed is not None
+    return SeedRun(
+        seed=r.seed, val_loss=r.val_loss, val_bpb=r.val_bpb, label=r.label, artifact_bytes=r.artifact_bytes,
+        artifact_megabytes=log.scan.artifact_megabytes,
+        code_bytes=r.code_bytes, train_seconds=None if r.train_time_ms is None else r.train_time_ms / 1000.0,
+        eval_seconds=None if log.scan.eval_ms is None else log.scan.eval_ms / 1000.0, steps=r.steps,
+        step_avg_ms=r.step_avg_ms, log_path=log.path, log_sha256=log.sha256,
+        fingerprint=fingerprint_of(r.val_loss, r.val_bpb, r.val_tokens, log.path, dataset),
+    )

@@ -1,0 +1,180 @@
+"""Is a candidate significantly better than the state of the art? One-sided t-tests, units made explicit.
+
+The statistics are written out here (the same formulas as scipy.stats, checked against it in
+tests); only Student's t CDF comes from scipy.special. Scores compare in nats only when both
+sides were scored on one tokenizer and validation stream; otherwise both go through bpb, each
+run with its own val_loss / val_bpb ratio, and the margin is converted with the candidate's ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import fmean
+from typing import Literal, NamedTuple
+
+import numpy as np
+from pydantic import BaseModel, Field
+from scipy.special import stdtr
+
+from sweeper.records.schema import SeedRun, SignificancePolicy, SotaReference
+
+
+class TTest(NamedTuple):
+    t: float
+    p: float
+    df: float
+
+
+def one_sample_less(sample: Sequence[float], popmean: float) -> TTest:
+    """One-sided one-sample t-test, H1: mean(sample) < popmean (scipy's ttest_1samp, alternative='less')."""
+    x = np.asarray(sample, dtype=float)
+    n = x.size
+    denom = math.sqrt(float(np.var(x, ddof=1)) / n)
+    t = _divide(float(np.mean(x)) - popmean, denom)
+    return TTest(t=t, p=float(stdtr(n - 1, t)), df=float(n - 1))
+
+
+def welch_less(sample: Sequence[float], reference: Sequence[float]) -> TTest:
+    """One-sided Welch test, H1: mean(sample) < mean(reference) (ttest_ind, equal_var=False, 'less')."""
+    x, y = np.asarray(sample, dtype=float), np.asarray(reference, dtype=float)
+    vn1 = float(np.var(x, ddof=1)) / x.size
+    vn2 = float(np.var(y, ddof=1)) / y.size
+    df_denom = vn1**2 / (x.size - 1) + vn2**2 / (y.size - 1)
+    df = (vn1 + vn2) ** 2 / df_denom if df_denom > 0 else 1.0
+    t = _divide(float(np.mean(x)) - float(np.mean(y)), math.sqrt(vn1 + vn2))
+    return TTest(t=t, p=float(stdtr(df, t)), df=df)
+
+
+def _divide(num: float, denom: float) -> float:
+    """num / denom with IEEE semantics for a zero denominator (as numpy does)."""
+    if denom > 0:
+        return num / denom
+    return math.nan if num == 0 else math.copysign(math.inf, num)
+
+
+class SignificanceResult(BaseModel):
+    """The outcome of the significance test, with its units spelled out (part of the check JSON)."""
+
+    policy: Literal["readme", "frontier"]
+    n: int
+    mean_val_loss: float | None = Field(description="candidate mean, nats per token")
+    sota_val_loss: float | None = Field(default=None, description="SOTA mean, nats per token (its own)")
+    delta_nats: float | None = Field(default=None, description="candidate - SOTA, in the candidate's nats")
+    t: float | None = None
+    p: float | None = None
+    passes: bool | None = Field(default=None, description="None when no SOTA was given")
+    comparable_units: Literal["nats", "bpb"] | None = Field(
+        default=None, description="the units the test ran in"
+    )
+    mean_val_bpb: float | None = None
+    sota_val_bpb: float | None = None
+    delta_bpb: float | None = None
+    margin_nats: float = 0.0
+    margin_bpb: float | None = None
+    alpha: float
+    df: float | None = None
+    test: str | None = Field(default=None, description="one-sample t-test or Welch two-sample t-test")
+    sota_source: str | None = None
+    statement: str
+
+
+def untested(seeds: Sequence[SeedRun], policy: SignificancePolicy) -> SignificanceResult:
+    """The result when no SOTA was given: figures only, no test."""
+    return SignificanceResult(
+        policy=policy.kind,
+        n=len(seeds),
+        mean_val_loss=fmean(s.val_loss for s in seeds) if seeds else None,
+        mean_val_bpb=fmean(s.val_bpb for s in seeds) if seeds else None,
+        margin_nats=policy.margin_nats,
+        alpha=policy.alpha,
+        statement="no SOTA given: significance not tested (pass --sota VALUE|DIR)",
+    )
+
+
+def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePolicy) -> SignificanceResult:
+    """Test the seeds' scores against `sota` under `policy`, choosing nats or bpb by the fingerprints."""
+    n = len(seeds)
+    ratio = fmean(s.fingerprint.ratio for s in seeds)
+    units, why = _units(seeds, sota)
+    if units == "nats":
+        sample = [s.val_loss for s in seeds]
+        reference = sota.val_losses
+        margin = policy.margin_nats
+    else:
+        sample = [s.val_bpb for s in seeds]
+        reference = sota.val_bpbs
+        margin = policy.margin_nats / ratio
+    mean, ref_mean = fmean(sample), fmean(reference)
+    delta = mean - ref_mean
+    result = SignificanceResult(
+        policy=policy.kind,
+        n=n,
+        mean_val_loss=fmean(s.val_loss for s in seeds),
+        sota_val_loss=fmean(sota.val_losses) if sota.val_losses else None,
+        delta_nats=delta if units == "nats" else delta * ratio,
+        comparable_units=units,
+        mean_val_bpb=fmean(s.val_bpb for s in seeds),
+        sota_val_bpb=fmean(sota.val_bpbs) if sota.val_bpbs else None,
+        delta_bpb=delta / ratio if units == "nats" else delta,
+        margin_nats=policy.margin_nats,
+        margin_bpb=policy.margin_nats / ratio,
+        alpha=policy.alpha,
+        sota_source=sota.source,
+        statement="",
+    )
+    if n < 2:
+        result.passes = False
+        result.statement = f"{n} seed(s): a t-test needs at least 2 distinct seeds. {why}"
+        return result
+    welch = policy.kind == "frontier" and len(reference) >= 2
+    if welch:
+        test = welch_less(sample, [v - margin for v in reference])
+        name = "one-sided Welch two-sample t-test"
+    else:
+        test = one_sample_less(sample, ref_mean - margin)
+        name = "one-sided one-sample t-test"
+    passes = not math.isnan(test.p) and test.p < policy.alpha
+    result.t, result.p, result.df, result.test, result.passes = test.t, test.p, test.df, name, passes
+    result.statement = _statement(result, units, ref_mean, margin, len(reference), welch) + " " + why
+    return result
+
+
+def _units(seeds: Sequence[SeedRun], sota: SotaReference) -> tuple[Literal["nats", "bpb"], str]:
+    """Which units the comparison may use, and a sentence saying why."""
+    mine = seeds[0].fingerprint
+    if sota.units == "bpb":
+        return "bpb", "SOTA was given in bpb, so the test ran in bpb (margin converted with the seeds' own ratio)."
+    if sota.units == "nats":
+        return "nats", f"SOTA was given as a number in nats: assumed scored on {mine.name} like the seeds."
+    theirs = sota.fingerprint
+    if theirs is not None and mine.same_stream(theirs):
+        return "nats", f"Both sides were scored on {mine.name}, so nats compare directly."
+    other = theirs.name if theirs is not None else "an unknown stream"
+    return "bpb", (
+        f"Nats are not comparable ({mine.name} vs SOTA {other}): compared through bpb, each run with "
+        f"its own val_loss/val_bpb ratio."
+    )
+
+
+def _statement(
+    r: SignificanceResult, units: str, ref_mean: float, margin: float, n_ref: int, welch: bool
+) -> str:
+    """One sentence a reviewer can check by hand."""
+    mean = r.mean_val_loss if units == "nats" else r.mean_val_bpb
+    shift = f" - {margin:.5f} {units}" if margin else ""
+    if margin and units == "bpb":
+        shift += f" (= {r.margin_nats:g} nats at the seeds' ratio {r.margin_nats / margin:.4f})"
+    if welch:
+        against = f"the SOTA's {n_ref} seeds (mean {ref_mean:.5f} {units}{shift})"
+    else:
+        against = f"SOTA {ref_mean:.5f} {units}{shift}"
+        if r.policy == "frontier":
+            against += " (a single SOTA value, so a one-sample test)"
+    verdict = "passes" if r.passes else "does not pass"
+    return (
+        f"{r.policy} policy: {r.test} of {r.n} seeds' val_{'loss' if units == 'nats' else 'bpb'} "
+        f"(mean {mean:.5f} {units}) against {against}: t = {r.t:.3f}, df = {r.df:.2f}, "
+        f"p = {r.p:.3g} {'<' if r.passes else '>='} alpha {r.alpha:g}: {verdict}; "
+        f"delta = {r.delta_nats:+.5f} nats ({r.delta_bpb:+.5f} bpb)."
+    )

@@ -1,0 +1,128 @@
+"""Sweep directory layout and "most recent sweep" resolution.
+
+```
+<root>/                      default ./pgolf-runs (env PGOLF_HOME; --out overrides)
+  .preflight/<key>.json        cached preflight sizes (per script sha + size-relevant env)
+  <sweep>/
+    space.yaml               the space as run
+    ledger.sqlite            written by the driver only
+    trials/<attempt_id>/     trial.log (raw trainer output), work dir = trainer OUTPUT_DIR
+    wandb/                   W&B run files (offline-run-*)
+    tune/                    Ray Tune storage (resume state)
+```
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeper.errors import LedgerError, UsageError
+
+DEFAULT_ROOT = "pgolf-runs"
+LEDGER_NAME = "ledger.sqlite"
+PREFLIGHT_CACHE = ".preflight"  # <root>/.preflight/<key>.json: raw preflight sizes shared by all sweeps
+
+
+def sweeps_root(out: Path | str | None = None) -> Path:
+    """`--out` if given, else $PGOLF_HOME, else ./pgolf-runs."""
+    if out is not None:
+        return Path(out)
+    return Path(os.environ.get("PGOLF_HOME") or DEFAULT_ROOT)
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    """Paths inside one sweep directory (nothing is created until `create()`)."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def space_yaml(self) -> Path:
+        return self.path / "space.yaml"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.path / LEDGER_NAME
+
+    @property
+    def trials_dir(self) -> Path:
+        return self.path / "trials"
+
+    @property
+    def wandb_dir(self) -> Path:
+        return self.path / "wandb"
+
+    @property
+    def tune_dir(self) -> Path:
+        return self.path / "tune"
+
+    def trial_dir(self, attempt_id: str) -> Path:
+        return self.trials_dir / attempt_id
+
+    def trial_log(self, attempt_id: str) -> Path:
+        return self.trial_dir(attempt_id) / "trial.log"
+
+    def exists(self) -> bool:
+        return self.ledger_path.is_file()
+
+    def create(self) -> SweepDir:
+        for directory in (self.trials_dir, self.wandb_dir, self.tune_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def ledger_created_at(ledger_path: Path) -> float:
+    """When the sweep's ledger was created: its first sweep row, else the file's mtime."""
+    try:
+        db = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT MIN(created_at) FROM sweeps").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        row = None
+    if row and row[0] is not None:
+        return float(row[0])
+    return ledger_path.stat().st_mtime
+
+
+def list_sweeps(root: Path) -> list[SweepDir]:
+    """Every sweep directory under `root` (one holding a ledger), oldest ledger first."""
+    if not root.is_dir():
+        return []
+    found = [SweepDir(p.parent) for p in root.glob(f"*/{LEDGER_NAME}")]
+    return sorted(found, key=lambda s: (ledger_created_at(s.ledger_path), s.name))
+
+
+def latest_sweep(root: Path) -> SweepDir:
+    """The sweep whose ledger was created last."""
+    sweeps = list_sweeps(root)
+    if not sweeps:
+        raise LedgerError(f"no sweeps under {root} (run `pgolf sweep SPACE` first, or pass --out)")
+    return sweeps[-1]
+
+
+def resolve_sweep(sweep: str | Path | None, root: Path) -> SweepDir:
+    """A sweep given as a directory path, as a name under `root`, or (None) the most recent one."""
+    if sweep is None:
+        return latest_sweep(root)
+    for candidate in (Path(sweep), root / str(sweep)):
+        if (candidate / LEDGER_NAME).is_file():
+            return SweepDir(candidate)
+    raise UsageError(f"sweep {str(sweep)!r}: no ledger at {Path(sweep) / LEDGER_NAME} or {root / str(sweep) / LEDGER_NAME}")
+
+
+def unused_sweep_dir(root: Path, name: str) -> SweepDir:
+    """`root/name`, or `root/name-2`, `-3`, ... if that name already holds a sweep."""
+    candidate, n = root / name, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = root / f"{name}-{n}"
+    return SweepDir(candidate)

@@ -1,0 +1,211 @@
+"""Preflight: parameter and artifact-byte predictions, the over-limit verdict, estimates, calibration."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import sweeper.preflight as preflight_module
+from sweeper.errors import SpaceError
+from sweeper.ledger import AttemptRow, Ledger, SweepRow
+from sweeper.preflight import (
+    Measured,
+    Preflight,
+    estimate_size,
+    measured_artifacts,
+    preflight_configs,
+    script_sha256,
+)
+from sweeper.space import SearchSpace, load_space, parse_space
+from tests.paths import FIXTURES, REPO, TRAINER
+
+TINY_ENV = {"NUM_LAYERS": 2, "MODEL_DIM": 64, "NUM_HEADS": 4, "NUM_KV_HEADS": 2, "VOCAB_SIZE": 1024,
+            "BIGRAM_VOCAB_SIZE": 256, "BIGRAM_DIM": 16, "VE_DIM": 16}
+
+
+def tiny_space(script: Path = TRAINER, limit: int = 16_000_000, **params: Any) -> SearchSpace:
+    data = {"name": "pf", "script": str(script), "data_path": "d", "tokenizer_path": "t.model",
+            "env": TINY_ENV, "params": params or {"MATRIX_LR": {"type": "grid", "values": [0.02]}},
+            "limits": {"artifact_bytes": limit}}
+    env = {k: v for k, v in TINY_ENV.items() if k not in data["params"]}
+    return parse_space(yaml.safe_dump({**data, "env": env}))
+
+
+def cpu_param_count(env: dict[str, str]) -> int:
+    """Build our trainer's model for real on CPU (an independent path from the meta build)."""
+    spec = importlib.util.spec_from_file_location("trainer_for_count", TRAINER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["trainer_for_count"] = module
+    spec.loader.exec_module(module)
+    import torch
+
+    model = module.build_model(module.Hyperparameters.from_env(env), torch.device("cpu"))
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_trainer_prediction_counts_params_and_adds_code_bytes() -> None:
+    space = tiny_space()
+    prediction = Preflight(space).predict({"MATRIX_LR": 0.02})
+    assert prediction.method == "trainer" and prediction.basis == "raw"
+    assert prediction.model_params == cpu_param_count({k: str(v) for k, v in TINY_ENV.items()})
+    assert prediction.code_bytes == len(TRAINER.read_bytes())
+    assert prediction.artifact_bytes == prediction.model_bytes + prediction.code_bytes
+    assert 0 < prediction.model_bytes < prediction.model_params * 4  # quantised + compressed
+    assert prediction.fits and prediction.skip_reason is None
+    assert prediction.config_id == space.config_id({"MATRIX_LR": 0.02})
+
+
+def test_over_limit_config_is_rejected_with_a_reason() -> None:
+    space = tiny_space(limit=1_000_000, MODEL_DIM={"type": "grid", "values": [64, 384]})
+    small, huge = (Preflight(space).predict({"MODEL_DIM": dim}) for dim in (64, 384))
+    assert small.fits
+    assert not huge.fits and huge.artifact_bytes > 1_000_000
+    assert huge.skip_reason is not None
+    assert re.search(r"predicted artifact [\d,]+ bytes > limit 1,000,000", huge.skip_reason)
+
+
+def test_bigger_models_predict_more_bytes() -> None:
+    space = tiny_space(NUM_LAYERS={"type": "grid", "values": [2, 3, 5]})
+    sizes = [Preflight(space).predict({"NUM_LAYERS": n}).model_bytes for n in (2, 3, 5)]
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_configs_differing_only_in_training_knobs_share_one_compression(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, str]] = []
+    real = preflight_module.synthetic_size
+    monkeypatch.setattr(preflight_module, "_RAW_CACHE", {})
+    monkeypatch.setattr(preflight_module, "synthetic_size", lambda m, env: calls.append(dict(env)) or real(m, env))
+    space = tiny_space(MATRIX_LR={"type": "grid", "values": [0.01, 0.02, 0.04]},
+                       MODEL_DIM={"type": "grid", "values": [64, 128]})
+    checker = Preflight(space)
+    for point in space.grid_points():
+        checker.predict(point)
+    assert len(calls) == 2
+
+
+def test_bad_trainer_value_names_the_variable() -> None:
+    space = tiny_space(NUM_HEADS={"type": "grid", "values": [3]})
+    with pytest.raises(SpaceError, match="MODEL_DIM=64 must be divisible by NUM_HEADS=3"):
+        Preflight(space).predict({"NUM_HEADS": 3})
+
+
+def test_script_failing_on_import_is_reported(tmp_path: Path) -> None:
+    script = tmp_path / "train_gpt.py"
+    script.write_text("def build_model(): ...\ndef compress_state_dict(): ...\ndef from_env(): ...\n"
+                      "raise RuntimeError('needs flash_attn')\n")
+    with pytest.raises(SpaceError, match="script: importing .* failed .*needs flash_attn"):
+        Preflight(tiny_space(script)).predict({"MATRIX_LR": 0.02})
+
+
+def test_estimate_recovers_a_record_parameter_count(tmp_path: Path) -> None:
+    """Scripts without our API get the env formula; the 2026-03-19 record logs its own code and count."""
+    log = (FIXTURES / "track_10min_16mb/2026-03-19_MixedQuant_Int6Int8_SlidingWindow/train.log").read_text()
+    logged = int(re.search(r"^model_params:(\d+)", log, re.MULTILINE).group(1))
+    estimate = estimate_size(log, {})
+    assert estimate.method == "estimate" and estimate.model_params == logged
+    assert estimate.format_label == "int6 (estimated)" and "estimate:" in estimate.note
+    assert estimate_size(log, {"NUM_LAYERS": "10"}).model_params > logged
+
+
+def test_arbitrary_script_falls_back_to_the_estimate(tmp_path: Path) -> None:
+    script = tmp_path / "train_gpt.py"
+    script.write_text('import os\nnum_layers = int(os.environ.get("NUM_LAYERS", 9))\n'
+                      'print(f"Serialized model int8+zlib: {n} bytes")\n')
+    space = parse_space(yaml.safe_dump({"name": "x", "script": str(script), "data_path": "d",
+                                        "tokenizer_path": "t.model", "params": {"MODEL_DIM": {
+                                            "type": "grid", "values": [512, 2048]}}}))
+    baseline, wide = (Preflight(space).predict({"MODEL_DIM": d}) for d in (512, 2048))
+    assert baseline.method == "estimate" and baseline.model_params == 17_059_912  # the official baseline
+    assert baseline.fits and not wide.fits
+    assert "estimated artifact" in (wide.skip_reason or "")
+
+
+def test_measured_artifacts_correct_the_prediction(tmp_path: Path) -> None:
+    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64, 128]})
+    raw = Preflight(space).predict({"MODEL_DIM": 64})
+    ledger_path = tmp_path / "s" / "ledger.sqlite"
+    with Ledger(ledger_path) as ledger:
+        ledger.add_sweep(SweepRow(name="s", space_yaml=space.to_yaml()))
+        for seed, model_bytes in ((1, 2 * raw.model_bytes), (2, 2 * raw.model_bytes + 10)):
+            ledger.upsert_attempt(AttemptRow(
+                attempt_id=f"a{seed}", sweep="s", config_id=raw.config_id, params={"MODEL_DIM": 64}, seed=seed,
+                status="finished", model_bytes=model_bytes, artifact_bytes=model_bytes + raw.code_bytes,
+                script_sha256=script_sha256(TRAINER)))
+        ledger.upsert_attempt(AttemptRow(attempt_id="other", sweep="s", config_id="x", params={"MODEL_DIM": 64},
+                                         seed=3, status="finished", model_bytes=1, artifact_bytes=1,
+                                         script_sha256="another script"))
+    measured = measured_artifacts([ledger_path, tmp_path / "missing.sqlite"], script_sha256(TRAINER))
+    assert len(measured) == 2
+    checker = Preflight(space, measured)
+    same = checker.predict({"MODEL_DIM": 64})
+    assert same.basis == "measured" and same.artifact_bytes == 2 * raw.model_bytes + 10 + raw.code_bytes
+    wider = checker.predict({"MODEL_DIM": 128})
+    raw_wider = Preflight(space).predict({"MODEL_DIM": 128})
+    assert wider.basis == "calibrated" and wider.calibration_ratio == pytest.approx(2.0, rel=1e-4)
+    assert wider.model_bytes == pytest.approx(2 * raw_wider.model_bytes, rel=1e-4)
+
+
+def test_calibration_uses_the_median_ratio() -> None:
+    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64]})
+    raw = Preflight(space).predict({"MODEL_DIM": 64}).model_bytes
+    env = space.config_env({"MODEL_DIM": 64})
+    measured = [Measured(config_id=f"c{i}", env=env, artifact_bytes=0, model_bytes=round(raw * r))
+                for i, r in enumerate((1.1, 1.2, 5.0))]
+    assert Preflight(space, measured).calibration_ratio() == pytest.approx(1.2, rel=1e-3)
+
+
+def test_preflight_configs_are_grid_points_or_size_relevant_corners() -> None:
+    grid = tiny_space(MATRIX_LR={"type": "grid", "values": [0.01, 0.02]})
+    assert preflight_configs(grid) == [{"MATRIX_LR": 0.01}, {"MATRIX_LR": 0.02}]
+    random_space = parse_space(yaml.safe_dump({
+        "name": "r", "data_path": "d", "tokenizer_path": "t.model", "search": {"algorithm": "random", "samples": 4},
+        "params": {"MATRIX_LR": {"type": "loguniform", "low": 0.01, "high": 0.1},
+                   "MODEL_DIM": {"type": "int", "low": 256, "high": 512, "step": 64},
+                   "BIGRAM_VOCAB_SIZE": {"type": "choice", "values": [4096, 8192]}}}))
+    corners = preflight_configs(random_space)
+    assert len(corners) == 4 and all("MATRIX_LR" not in c for c in corners)
+    assert {"MODEL_DIM": 512, "BIGRAM_VOCAB_SIZE": 8192} in corners
+
+
+def test_raw_sizes_persist_in_the_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    space = tiny_space(MODEL_DIM={"type": "grid", "values": [80]})
+    monkeypatch.setattr(preflight_module, "_RAW_CACHE", {})
+    first = Preflight(space, cache_dir=tmp_path / "cache").predict({"MODEL_DIM": 80})
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("recomputed despite the disk cache")
+
+    monkeypatch.setattr(preflight_module, "_RAW_CACHE", {})
+    monkeypatch.setattr(preflight_module, "synthetic_size", must_not_run)
+    assert Preflight(space, cache_dir=tmp_path / "cache").predict({"MODEL_DIM": 80}) == first
+
+
+def test_a_damaged_cache_entry_is_recomputed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    space = tiny_space(MODEL_DIM={"type": "grid", "values": [72]})
+    monkeypatch.setattr(preflight_module, "_RAW_CACHE", {})
+    first = Preflight(space, cache_dir=tmp_path).predict({"MODEL_DIM": 72})
+    (entry,) = tmp_path.glob("*.json")
+    entry.write_text("{not json")
+    monkeypatch.setattr(preflight_module, "_RAW_CACHE", {})
+    assert Preflight(space, cache_dir=tmp_path).predict({"MODEL_DIM": 72}) == first
+    assert entry.read_text().startswith('{"method"')
+
+
+def test_shipped_baseline_space_predicts_the_official_baseline_artifact() -> None:
+    """The synthetic weights are calibrated on this: the 9x512 baseline's logged count and bytes."""
+    log = (FIXTURES / "track_10min_16mb/2026-03-17_NaiveBaseline/train.log").read_text()
+    logged_params = int(re.search(r"^model_params:(\d+)", log, re.MULTILINE).group(1))
+    logged_bytes = int(re.search(r"^Serialized model int8\+zlib: (\d+) bytes", log, re.MULTILINE).group(1))
+    space = load_space(REPO / "search_spaces/baseline_9l.yaml", base_dir=REPO)
+    prediction = Preflight(space).predict({"MATRIX_LR": 0.04, "WARMDOWN_ITERS": 1200})
+    assert prediction.model_params == logged_params
+    assert prediction.format_label == "int8+zlib"
+    assert prediction.model_bytes == pytest.approx(logged_bytes, rel=0.03)

@@ -1,0 +1,167 @@
+"""W&B tracking for one trial attempt: one run, written by the trial (never by every rank).
+
+Offline unless an API key is available, and never interactive: no login prompt, no git or code
+capture, no system-stats sampler (which probes a cloud metadata URL), a bounded init timeout.
+If an online init fails anyway, the attempt falls back to offline rather than stall the sweep.
+
+Run layout (the contract dashboards read):
+  group = config id, job_type = stage, tags = sweep:<name>, seed:<n>, stage:<stage>
+  config = hyper-parameters (trainer env, flat) + seed, config_id, stage, sweep, script_sha256,
+           data_fingerprint, nproc_per_node, gpus
+  history (x = `step`): train_loss; val_loss, val_bpb (in-training, pre-quant)
+  summary: val_loss, val_bpb (the post-quant score, replacing the last in-training value),
+           pre_quant_val_bpb, artifact_bytes, code_bytes, model_bytes, train_s, eval_s, steps,
+           status, failure_reason
+"""
+
+from __future__ import annotations
+
+import netrc
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from sweeper.tune.secrets import Redactor, without_secrets
+
+Mode = Literal["online", "offline", "disabled"]
+
+# Env for any wandb process we start (`wandb sync`) and defaults for the trial process.
+QUIET_ENV = {
+    "WANDB_SILENT": "true", "WANDB_CONSOLE": "off", "WANDB_DISABLE_GIT": "true",
+    "WANDB_DISABLE_CODE": "true", "WANDB_ERROR_REPORTING": "false", "WANDB_X_DISABLE_STATS": "true",
+    "WANDB_X_DISABLE_MACHINE_INFO": "true", "WANDB_INIT_TIMEOUT": "60",
+}
+DEFAULT_HOST = "api.wandb.ai"
+
+
+def api_key_available(env: Mapping[str, str]) -> bool:
+    """A key in WANDB_API_KEY, or in ~/.netrc for the configured W&B host."""
+    if env.get("WANDB_API_KEY"):
+        return True
+    host = urlsplit(env.get("WANDB_BASE_URL", "")).hostname or DEFAULT_HOST
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def resolve_mode(requested: Mode | None, env: Mapping[str, str]) -> Mode:
+    """WANDB_MODE wins; `disabled` stays disabled; otherwise online only when a key is available."""
+    chosen = env.get("WANDB_MODE") or requested
+    if chosen in ("disabled", "offline"):
+        return chosen  # type: ignore[return-value]
+    return "online" if api_key_available(env) else "offline"
+
+
+class RunIdentity(BaseModel):
+    """Who a W&B run is: ids, grouping and the (already scrubbed) config."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    project: str
+    entity: str | None = None
+    group: str
+    job_type: str
+    name: str
+    tags: list[str]
+    config: dict[str, Any]
+
+
+def _settings(mode: Mode) -> Any:
+    import wandb
+
+    # A fresh Settings per run: wandb.init writes the run's name and tags into the object it gets.
+    return wandb.Settings(mode=mode, silent=True, console="off", disable_git=True, disable_code=True,
+                          x_disable_stats=True, x_disable_machine_info=True, init_timeout=60)
+
+
+class TrialTracker:
+    """One W&B run for one trial attempt; every method is a no-op when tracking is disabled."""
+
+    def __init__(self, identity: RunIdentity, mode: Mode, directory: Path) -> None:
+        self.identity = identity
+        self.mode: Mode = mode
+        self._run: Any = None
+        if mode == "disabled":
+            return
+        for key, value in QUIET_ENV.items():
+            os.environ.setdefault(key, value)
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self._run = self._init(mode, directory)
+        except Exception:
+            if mode != "online":
+                raise
+            self.mode = "offline"
+            self._run = self._init("offline", directory)
+
+    def _init(self, mode: Mode, directory: Path) -> Any:
+        import wandb
+
+        ident = self.identity
+        run = wandb.init(project=ident.project, entity=ident.entity, dir=str(directory), id=ident.run_id,
+                         group=ident.group, job_type=ident.job_type, name=ident.name, tags=ident.tags,
+                         config=ident.config, settings=_settings(mode), reinit="finish_previous")
+        run.define_metric("step")
+        run.define_metric("*", step_metric="step")
+        return run
+
+    @property
+    def run_id(self) -> str | None:
+        return self.identity.run_id if self._run is not None else None
+
+    def log(self, metrics: Mapping[str, float], step: int) -> None:
+        if self._run is not None:
+            self._run.log({"step": step, **metrics})
+
+    def finish(self, summary: Mapping[str, Any], ok: bool) -> None:
+        """Write the summary and close the run (exit code 1 marks failed attempts). Idempotent.
+
+        `run.finish` returns before W&B's service has written the run file (measured: up to ~0.5 s
+        later); `wandb.teardown` waits for it (~0.01 s), so the run survives an actor killed right
+        after. The next run's init restarts the service (~0.6 s, overlapped with trainer start-up)."""
+        if self._run is None:
+            return
+        import wandb
+
+        run, self._run = self._run, None
+        run.summary.update(dict(summary))
+        run.finish(exit_code=0 if ok else 1)
+        wandb.teardown()
+
+
+class SyncOutcome(BaseModel):
+    ok: bool
+    synced: int
+    message: str
+
+
+def sync_offline_runs(run_dirs: Sequence[Path], env: Mapping[str, str], timeout_s: float) -> SyncOutcome:
+    """Upload offline runs with `wandb sync`, bounded by `timeout_s` (it can hang with no network)."""
+    if not run_dirs:
+        return SyncOutcome(ok=True, synced=0, message="no offline runs to sync")
+    command = [sys.executable, "-m", "wandb", "sync", *map(str, run_dirs)]
+    redact = Redactor.from_env(env)
+    try:
+        done = subprocess.run(command, env={**env, **QUIET_ENV, "WANDB_MODE": "online"}, timeout=timeout_s,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    except subprocess.TimeoutExpired:
+        return SyncOutcome(ok=False, synced=0, message=f"wandb sync gave no answer within {timeout_s:g} s "
+                                                      "(network or W&B host unreachable?)")
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines() or [f"exit code {done.returncode}"]
+        return SyncOutcome(ok=False, synced=0, message=f"wandb sync failed: {redact(last[-1])}")
+    return SyncOutcome(ok=True, synced=len(run_dirs), message=f"synced {len(run_dirs)} run(s)")
+
+
+def scrubbed_config(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A W&B/ledger-safe copy: no secret-named keys, no secret values (from `env`, default os.environ)."""
+    scrubbed = Redactor.from_env(os.environ if env is None else env).scrub(dict(config))
+    return without_secrets(scrubbed)

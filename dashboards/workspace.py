@@ -12,6 +12,7 @@ only `save_workspace` talks to W&B, in a daemon thread with a deadline so it can
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import threading
@@ -25,6 +26,7 @@ from wandb_workspaces.workspaces import internal
 
 from dashboards.views import SweepView
 from sweeper.errors import PgolfError, UsageError
+from sweeper.wandb_env import quiet_wandb
 
 SAVE_TIMEOUT_S = 60.0
 # wandb-workspaces round-trips filters through a Python-like string: quotes break it, < > are rewritten.
@@ -73,8 +75,7 @@ def sweep_section(view: SweepView) -> ws.Section:
 
 def markdown_cell(value: object) -> str:
     """Text made inert for a markdown table cell: HTML entities, escaped markdown, one line."""
-    text = " ".join(str(value).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = html.escape(" ".join(str(value).split()), quote=False)
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
@@ -147,6 +148,7 @@ def push_view(view: internal.View, timeout_s: float = SAVE_TIMEOUT_S) -> str:
     """Upload a workspace view; returns its URL. Runs in a daemon thread with a deadline."""
     if not view.entity:
         raise UsageError("the workspace has no W&B entity: pass --entity or set WANDB_ENTITY")
+    quiet_wandb()
     outcome: dict[str, object] = {}
 
     def upload() -> None:

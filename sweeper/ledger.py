@@ -24,22 +24,14 @@ Stage = Literal["screen", "replicate", "manual"]
 Status = Literal["pending", "running", "finished", "failed", "skipped"]
 
 
-class AttemptRow(BaseModel):
-    """One trial attempt. `params` holds the swept values; the fixed env lives in the sweep's space.
+class AttemptFigures(BaseModel):
+    """What an attempt's trainer left: why it failed, the score, sizes and times its log gives, its
+    files and its W&B run. Shared by the ledger row and the trial's `outcome.json`.
 
-    Times are Unix seconds; byte counts are decimal bytes; `val_bpb` is the official post-quant
-    score (the trainer's last metric line) and `pre_quant_val_bpb` the last in-training validation.
+    Byte counts are decimal bytes; `val_bpb` is the official post-quant score (the trainer's last
+    metric line) and `pre_quant_val_bpb` the last in-training validation.
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    attempt_id: str = Field(min_length=1)
-    sweep: str
-    config_id: str
-    params: dict[str, Any] = {}
-    seed: int
-    stage: Stage = "screen"
-    status: Status = "pending"
     failure_reason: str | None = None
     val_loss: float | None = None
     val_bpb: float | None = None
@@ -53,10 +45,25 @@ class AttemptRow(BaseModel):
     log_path: str | None = None
     artifact_path: str | None = None
     artifact_sha256: str | None = None
+    wandb_run_id: str | None = None
+
+
+class AttemptRow(AttemptFigures):
+    """One trial attempt: who it is, what ran, when, and its figures (`AttemptFigures`). `params`
+    holds the swept values; the fixed env lives in the sweep's space. Times are Unix seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempt_id: str = Field(min_length=1)
+    sweep: str
+    config_id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int
+    stage: Stage = "screen"
+    status: Status = "pending"
     script_path: str | None = None
     script_sha256: str | None = None
     data_fingerprint: str | None = None
-    wandb_run_id: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
     wall_s: float | None = None

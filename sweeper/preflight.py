@@ -1,44 +1,34 @@
 """Preflight: predict each config's parameter count and artifact bytes before spending GPU time.
 
-Two methods, best first:
-* `trainer`: the script exposes `Hyperparameters.from_env`, `build_model` and
-  `compress_state_dict` (ours does). The model is built on the meta device (free), filled with
-  synthetic weights and quantised + compressed exactly as the trainer exports it. The script is
-  imported by path under a module name unique to its sha256, and only if it defines those names.
-  Synthetic weights: matrices N(0, 0.5^2), vectors N(1, 0.1^2). Trained matrices quantise like
-  Gaussians whose rows are too large for any per-row scale floor to bind; at this std the 9x512
-  int8+zlib baseline predicts 15,881,660 model bytes against 15,815,847 measured (+0.4%), while
-  init-scale weights (std 1/sqrt(fan_in)) hit the int8 floor and predict a third too few.
-* `estimate`: any other Parameter Golf script. Parameters come from the baseline architecture
-  formula over the env (NUM_LAYERS, MODEL_DIM, NUM_HEADS, NUM_KV_HEADS, MLP_MULT, VOCAB_SIZE,
-  TIE_EMBEDDINGS, BIGRAM_*; defaults read from the script's own `os.environ.get` calls), bytes
-  from the bytes/param that records measured for the script's quant format.
-
-Then a correction from artifacts measured in ledgers with the same script sha256: the same config
--> its largest measured artifact (`basis="measured"`); other configs -> the prediction times the
-median measured/predicted model-bytes ratio (`basis="calibrated"`). Code bytes are the script's
-UTF-8 size, as the official `Code size:` line counts them.
+Raw sizes come from `sweeper.model_size` (the trainer's own export of synthetic weights, or an
+env-formula estimate), cached per (script sha, size-relevant env) in memory and on disk. Then a
+correction from artifacts measured in ledgers with the same script sha256: the same config -> its
+largest measured artifact (`basis="measured"`); other configs -> the prediction times the median
+measured/predicted model-bytes ratio (`basis="calibrated"`). Without measurements, formats listed
+in PRIOR_RATIOS get the ratio a published record measured on their large tensors
+(`basis="prior"`), others none (`basis="raw"`). Code bytes are the script's UTF-8 size, as the
+official `Code size:` line counts them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import statistics
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from sweeper.digest import sha256_files
 from sweeper.errors import LedgerError, SpaceError
 from sweeper.ledger import Ledger
+from sweeper.model_size import RawSize, estimate_size, synthetic_size, trainer_module
 from sweeper.space import RESERVED_ENV, SearchSpace, config_id, parse_space
+from sweeper.sweepdir import PREFLIGHT_CACHE, list_sweeps
 
 # Env that changes how a model is trained or evaluated, never its shapes or export format: configs
 # that differ only here share one synthetic compression (the expensive step).
@@ -48,17 +38,12 @@ TRAINING_ONLY = re.compile(
     r"|MUON_BACKEND_STEPS|LATE_QAT_THRESHOLD|QAT_ENABLED|VAL_MAX_TOKENS|COMPILE|DEVICE"
     r"|\w*_LR|\w*_WD|SWA_\w+|EMA_\w+|TTT_\w+|EVAL_\w+)$")
 
-# Compressed model bytes per parameter measured in record logs, by weight quant format.
-BYTES_PER_PARAM = {
-    8: 0.927,  # 2026-03-17_NaiveBaseline: int8+zlib 15,815,847 B / 17,059,912 params
-    6: 0.590,  # 2026-03-23_LeakyReLU_LegalTTT_ParallelMuon: int6+lzma 15,887,928 B / 26,928,220
-    5: 0.460,  # PR576 33.6M int5 GPTQ: ~15.45 MB / 33,580,124 (stack-spec sections 1, 3.11)
-    4: 0.370,  # extrapolated from int5 (4/5 of its bytes/param); no record measures it
-}
-BASELINE_DEFAULTS = {"NUM_LAYERS": 9, "MODEL_DIM": 512, "NUM_HEADS": 8, "NUM_KV_HEADS": 4, "MLP_MULT": 2,
-                     "VOCAB_SIZE": 1024, "TIE_EMBEDDINGS": 1, "BIGRAM_VOCAB_SIZE": 0, "BIGRAM_DIM": 128}
-SYNTHETIC_MATRIX_STD = 0.5
-TRAINER_API = ("def build_model", "def compress_state_dict", "def from_env")
+# Measured/synthetic model bytes of published records, for formats whose trained weights compress
+# unlike i.i.d. Gaussians; applied to the large tensors' bytes until a ledger measures this script.
+# int5: PR #545's 33.6M int5 GPTQ model, 15,450,968 B (seed 1337; PR #576 seeds 15.22-15.81 MB),
+# over our synthetic prediction for the same config, 19,257,095 B (int5_gptq+brotli; tensors under
+# model_size.GROUPED_NUMEL are <1% of it). int8 needs none (+0.4%, see sweeper.model_size).
+PRIOR_RATIOS = {"int5": 0.80}
 
 
 class Measured(BaseModel):
@@ -70,23 +55,13 @@ class Measured(BaseModel):
     model_bytes: int
 
 
-class RawSize(BaseModel):
-    """What one model shape predicts before any ledger correction."""
-
-    method: Literal["trainer", "estimate"]
-    model_params: int
-    model_bytes: int
-    format_label: str
-    note: str = ""
-
-
 class Prediction(BaseModel):
     """The preflight verdict for one config (the `pgolf preflight --json` row)."""
 
     config_id: str
     params: dict[str, Any]
     method: Literal["trainer", "estimate"]
-    basis: Literal["measured", "calibrated", "raw"]
+    basis: Literal["measured", "calibrated", "prior", "raw"]
     model_params: int
     format_label: str
     model_bytes: int
@@ -108,7 +83,6 @@ class Prediction(BaseModel):
 
 
 _RAW_CACHE: dict[str, RawSize] = {}
-_MODULES: dict[str, ModuleType] = {}
 
 
 class Preflight:
@@ -130,14 +104,19 @@ class Preflight:
         code_bytes = len(self.script_bytes)
         same = [m for m in self.measured if m.config_id == cid]
         ratio = None
-        basis: Literal["measured", "calibrated", "raw"]
+        basis: Literal["measured", "calibrated", "prior", "raw"]
         if same:
             basis, model_bytes = "measured", max(m.model_bytes for m in same)
             artifact = max(m.artifact_bytes for m in same)
         else:
-            ratio = self.calibration_ratio()
-            basis = "raw" if ratio is None else "calibrated"
+            ratio, basis = self.calibration_ratio(), "calibrated"
             model_bytes = round(raw.model_bytes * (ratio or 1.0))
+            prior = [r for prefix, r in PRIOR_RATIOS.items() if raw.format_label.startswith(prefix)]
+            if ratio is None and prior and raw.method == "trainer":
+                ratio, basis = prior[0], "prior"
+                model_bytes = raw.model_bytes - raw.large_tensor_bytes + round(raw.large_tensor_bytes * ratio)
+            elif ratio is None:
+                basis = "raw"
             artifact = model_bytes + code_bytes
         return Prediction(config_id=cid, params=dict(params), method=raw.method, basis=basis,
                           model_params=raw.model_params, format_label=raw.format_label, model_bytes=model_bytes,
@@ -155,18 +134,13 @@ class Preflight:
     def raw_size(self, env: Mapping[str, str]) -> RawSize:
         shape_env = {k: v for k, v in env.items() if k not in RESERVED_ENV and not TRAINING_ONLY.match(k)}
         key = hashlib.sha256(f"{self.script_sha256}:{json.dumps(shape_env, sort_keys=True)}".encode()).hexdigest()
-        if key in _RAW_CACHE:
-            return _RAW_CACHE[key]
         cached = self.cache_dir / f"{key}.json" if self.cache_dir else None
-        if cached and cached.is_file():
-            try:
-                _RAW_CACHE[key] = RawSize.model_validate_json(cached.read_text())
-                return _RAW_CACHE[key]
-            except ValueError:
-                pass  # a damaged cache entry is recomputed and rewritten
-        module = self._trainer_module()
-        raw = synthetic_size(module, env) if module else estimate_size(self.script_text, env)
-        if cached:
+        on_disk = _read_cached(cached)
+        raw = _RAW_CACHE.get(key) or on_disk
+        if raw is None:
+            module = trainer_module(self.space.script, self.script_text, self.script_sha256)
+            raw = synthetic_size(module, env) if module else estimate_size(self.script_text, env)
+        if cached and on_disk is None:  # absent or damaged: (re)write it
             cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_suffix(f".{os.getpid()}.tmp")
             partial.write_text(raw.model_dump_json())
@@ -178,82 +152,20 @@ class Preflight:
     def script_text(self) -> str:
         return self.script_bytes.decode("utf-8", errors="replace")
 
-    def _trainer_module(self) -> ModuleType | None:
-        if not all(name in self.script_text for name in TRAINER_API):
-            return None
-        if self.script_sha256 not in _MODULES:
-            name = f"pgolf_script_{self.script_sha256[:16]}"
-            spec = importlib.util.spec_from_file_location(name, self.space.script)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # dataclasses resolve their module while the class is built
-            try:
-                spec.loader.exec_module(module)
-            except Exception as exc:  # noqa: BLE001 - any import-time failure of a user's script
-                del sys.modules[name]
-                raise SpaceError(f"script: importing {self.space.script} failed "
-                                 f"({type(exc).__name__}: {exc})") from None
-            _MODULES[self.script_sha256] = module
-        return _MODULES[self.script_sha256]
 
 
-def synthetic_size(module: ModuleType, env: Mapping[str, str]) -> RawSize:
-    """Build on meta, fill with trained-like Gaussian weights, export the trainer's way."""
-    import torch
-
+def _read_cached(path: Path | None) -> RawSize | None:
+    """A raw size cached on disk; None when absent or damaged (it is recomputed and rewritten)."""
     try:
-        hp = module.Hyperparameters.from_env(dict(env))
-    except ValueError as exc:
-        raise SpaceError(f"config {config_id(env)}: {exc}") from None
-    model = module.build_model(hp, torch.device("meta"))
-    generator = torch.Generator().manual_seed(0)
-    state = {name: synthetic_tensor(t, generator) for name, t in model.state_dict().items()}
-    blob, label = module.compress_state_dict(state, hp)
-    n_params = sum(p.numel() for p in model.parameters())
-    return RawSize(method="trainer", model_params=n_params, model_bytes=len(blob), format_label=label)
-
-
-def synthetic_tensor(like: Any, generator: Any) -> Any:
-    """A CPU tensor shaped like `like` with trained-like statistics (see the module docstring)."""
-    import torch
-
-    if not like.dtype.is_floating_point:
-        return torch.zeros(like.shape, dtype=like.dtype)
-    values = torch.randn(like.shape, generator=generator, dtype=torch.float32)
-    values = values * SYNTHETIC_MATRIX_STD if like.dim() >= 2 else values * 0.1 + 1.0
-    return values.to(like.dtype)
-
-
-def estimate_size(script_text: str, env: Mapping[str, str]) -> RawSize:
-    """The documented fallback for scripts without the trainer API (see module docstring)."""
-    def get(name: str) -> float:
-        if name in env:
-            return float(env[name])
-        found = re.search(rf"""environ\.get\(\s*["']{name}["']\s*,\s*["']?([-0-9.eE+]+)["']?\s*\)""", script_text)
-        return float(found.group(1)) if found else float(BASELINE_DEFAULTS[name])
-
-    layers, dim, vocab = int(get("NUM_LAYERS")), int(get("MODEL_DIM")), int(get("VOCAB_SIZE"))
-    heads, kv_heads = int(get("NUM_HEADS")), int(get("NUM_KV_HEADS"))
-    hidden = int(get("MLP_MULT") * dim)
-    kv_dim = kv_heads * (dim // heads)
-    block = 2 * dim * dim + 2 * dim * kv_dim + 2 * dim * hidden + 4 * dim + heads  # + scales, resid_mix, q_gain
-    embed = vocab * dim * (1 if get("TIE_EMBEDDINGS") else 2)
-    bigram_vocab, bigram_dim = int(get("BIGRAM_VOCAB_SIZE")), int(get("BIGRAM_DIM"))
-    bigram = bigram_vocab * bigram_dim + bigram_dim * dim + 1 if bigram_vocab else 0
-    n_params = layers * block + embed + min(layers // 2, layers - layers // 2) * dim + bigram
-    fmt = re.search(r"Serialized model (int(\d+)[^:{]*)", script_text)
-    bits = int(fmt.group(2)) if fmt and int(fmt.group(2)) in BYTES_PER_PARAM else 8
-    per_param = BYTES_PER_PARAM[bits]
-    note = (f"estimate: {n_params:,} params from env ({layers}L d{dim} {heads}/{kv_heads} heads mlp {hidden} "
-            f"V{vocab}) x {per_param} B/param (int{bits}, from records)")
-    return RawSize(method="estimate", model_params=n_params, model_bytes=round(n_params * per_param),
-                   format_label=f"int{bits} (estimated)", note=note)
+        return RawSize.model_validate_json(path.read_text()) if path and path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def script_sha256(path: Path) -> str:
     """The sha256 the ledger records for a script (`AttemptRow.script_sha256`)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return sha256_files(path)
     except OSError as exc:
         raise SpaceError(f"script: cannot read {path} ({exc.strerror or exc})") from None
 
@@ -278,6 +190,14 @@ def measured_artifacts(ledger_paths: Iterable[Path], script_sha256: str) -> list
             found.append(Measured(config_id=row.config_id, env=env, artifact_bytes=row.artifact_bytes,
                                   model_bytes=row.model_bytes))
     return found
+
+
+def sweep_preflight(space: SearchSpace, root: Path) -> Preflight:
+    """The one preflight of `pgolf preflight`, the sweep driver and Optuna trials: raw sizes cached in
+    `root/.preflight`, corrected by the artifacts every sweep under `root` measured for this script."""
+    ledgers = [sweep.ledger_path for sweep in list_sweeps(root)]
+    measured = measured_artifacts(ledgers, script_sha256(space.script))
+    return Preflight(space, measured, cache_dir=root / PREFLIGHT_CACHE)
 
 
 def preflight_configs(space: SearchSpace) -> list[dict[str, Any]]:

@@ -1,15 +1,15 @@
-"""Search-space YAML schema (pydantic), config ids and sampling helpers.
+"""Search-space YAML schema (pydantic), config ids, and the views the driver and preflight use.
 
 A space says which `train_gpt.py` to run, on which data, with which fixed env, which env
 variables to sweep, the seeds, the search algorithm and the limits a record must respect. Every
 Parameter Golf script is configured by env vars, so a "config" is just an env mapping: the fixed
 `env` plus one value per swept parameter. Seeds are a separate axis: screen every config on
-`seeds[0]`, then re-run the best `replicate_top_k` configs on the remaining seeds.
+`seeds[0]`, then re-run the best `replicate_top_k` configs on the remaining seeds. The swept
+parameter types live in `space_params`, the error messages in `space_errors`.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import itertools
 import json
@@ -18,12 +18,28 @@ import random
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sweeper.errors import SpaceError
+from sweeper.secrets import is_secret_name
+from sweeper.space_errors import first_problem, yaml_problem
+from sweeper.space_params import (
+    ChoiceParam,
+    GridParam,
+    IntParam,
+    LogUniformParam,
+    Param,
+    Scalar,
+    StrictModel,
+    UniformParam,
+    axis_ends,
+    draw,
+    is_enumerated,
+)
+from sweeper.wandb_env import Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCRIPT = "trainer/train_gpt.py"
@@ -34,75 +50,16 @@ RESERVED_ENV = frozenset({
     "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
     "CUDA_VISIBLE_DEVICES",
 })
-Scalar = int | float | str | bool
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ChoiceParam(_Strict):
-    """Pick one of `values` (random/Optuna sample it; grid search enumerates it)."""
-
-    type: Literal["choice"]
-    values: list[Scalar] = Field(min_length=1)
-
-
-class GridParam(_Strict):
-    """Enumerate every value (cross product with the other grid axes); not allowed with Optuna."""
-
-    type: Literal["grid"]
-    values: list[Scalar] = Field(min_length=1)
-
-
-class _Range(_Strict):
-    @model_validator(mode="after")
-    def _ordered(self) -> _Range:
-        if not self.low < self.high:  # type: ignore[attr-defined]
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")  # type: ignore[attr-defined]
-        return self
-
-
-class UniformParam(_Range):
-    """A float drawn uniformly from [low, high]."""
-
-    type: Literal["uniform"]
-    low: float
-    high: float
-
-
-class LogUniformParam(_Range):
-    """A float drawn log-uniformly from [low, high]; learning rates and weight decays (0 < low)."""
-
-    type: Literal["loguniform"]
-    low: float = Field(gt=0)
-    high: float
-
-
-class IntParam(_Range):
-    """An int from low..high inclusive, on multiples of `step` from low, optionally log-spaced."""
-
-    type: Literal["int"]
-    low: int
-    high: int
-    step: int = Field(default=1, ge=1)
-    log: bool = False
-
-    def values(self) -> list[int]:
-        return list(range(self.low, self.high + 1, self.step))
-
-
-Param = Annotated[ChoiceParam | GridParam | UniformParam | LogUniformParam | IntParam, Field(discriminator="type")]
-
-
-class Resources(_Strict):
+class Resources(StrictModel):
     """One trial = one placement bundle on one node (Ray then exposes exactly these GPUs)."""
 
     gpus: int = Field(default=8, ge=0)
     cpus: int = Field(default=8, ge=1)
 
 
-class Search(_Strict):
+class Search(StrictModel):
     """How configs are chosen for the screen stage."""
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
@@ -110,8 +67,13 @@ class Search(_Strict):
     max_concurrent: int = Field(default=1, ge=1)
     seed: int = 0
 
+    @property
+    def draws(self) -> int:
+        """Configs drawn per grid point: `samples` for random/Optuna (required there), 1 for grid."""
+        return 1 if self.samples is None else self.samples
 
-class Asha(_Strict):
+
+class Asha(StrictModel):
     """ASHA early stopping on the in-training val_bpb, screen stage only (seeds never compete).
 
     The driver must build it with `stop_last_trials=False`, otherwise the trials still running at
@@ -130,7 +92,7 @@ class Asha(_Strict):
         return self
 
 
-class Limits(_Strict):
+class Limits(StrictModel):
     """The Parameter Golf budgets (decimal bytes, seconds) plus the per-trial wall-clock timeout."""
 
     artifact_bytes: int = Field(default=16_000_000, gt=0)
@@ -140,13 +102,16 @@ class Limits(_Strict):
     trial_timeout_s: float = Field(default=2400.0, gt=0)
 
 
-class Wandb(_Strict):
+class Wandb(StrictModel):
+    """Where runs go. `mode` None: online when an API key is available, else offline
+    (`sweeper.wandb_env.resolve_mode`); an explicit mode wins, `WANDB_MODE` in the environment over all."""
+
     project: str = Field(default="pgolf", min_length=1)
     entity: str | None = None
-    mode: Literal["online", "offline", "disabled"] = "offline"
+    mode: Mode | None = None
 
 
-class SearchSpace(_Strict):
+class SearchSpace(StrictModel):
     """One study: what to run, what to sweep, how to search it, and which budgets apply."""
 
     name: str
@@ -155,8 +120,8 @@ class SearchSpace(_Strict):
     tokenizer_path: Path
     nproc_per_node: int | None = Field(default=None, ge=1, description="default: resources.gpus, or 1 on CPU")
     resources: Resources = Resources()
-    env: dict[str, Scalar] = {}
-    params: dict[str, Param] = {}
+    env: dict[str, Scalar] = Field(default_factory=dict)
+    params: dict[str, Param] = Field(default_factory=dict)
     seeds: list[int] = Field(default=[1337, 42, 2025], min_length=1)
     replicate_top_k: int = Field(default=2, ge=0)
     search: Search = Search()
@@ -180,6 +145,9 @@ class SearchSpace(_Strict):
             if key in RESERVED_ENV:
                 hint = "use `seeds:`" if key == "SEED" else "the sweeper sets it for every trial"
                 raise ValueError(f"{key} is reserved ({hint})")
+            if is_secret_name(key):
+                raise ValueError(f"{key} looks like a secret: set it in the environment instead "
+                                 "(a space is copied into space.yaml and the ledger)")
         return value
 
     @field_validator("seeds")
@@ -202,41 +170,34 @@ class SearchSpace(_Strict):
 
     def grid_points(self) -> list[dict[str, Scalar]]:
         """The enumerated axes: grid params (and, for grid search, choice params), cross product."""
-        enumerated = {k: p.values for k, p in self.params.items()
-                      if isinstance(p, (ChoiceParam, GridParam)) and _enumerated(p, self.search.algorithm)}
-        keys = list(enumerated)
-        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*enumerated.values())]
+        return _cross({k: p.values for k, p in self.params.items()
+                       if isinstance(p, (ChoiceParam, GridParam)) and is_enumerated(p, self.search.algorithm)})
 
     def screen_size(self) -> int:
         """How many configs the screen stage runs (before any preflight skips)."""
         if self.search.algorithm == "grid":
             return len(self.grid_points())
         per_point = len(self.grid_points()) if self.search.algorithm == "random" else 1
-        return (self.search.samples or 1) * per_point
+        return self.search.draws * per_point
 
     def sample(self, rng: random.Random) -> dict[str, Scalar]:
         """One random draw of the non-enumerated params (the random-search distribution)."""
-        return {k: _draw(p, rng) for k, p in self.params.items() if not _enumerated(p, self.search.algorithm)}
+        return {k: draw(p, rng) for k, p in self.params.items() if not is_enumerated(p, self.search.algorithm)}
 
     def corner_points(self) -> list[dict[str, Scalar]]:
         """Every enumerable value and both ends of every range: what preflight checks up front."""
-        axes: dict[str, list[Scalar]] = {}
-        for key, p in self.params.items():
-            if isinstance(p, (ChoiceParam, GridParam)):
-                axes[key] = list(dict.fromkeys(p.values))
-            elif isinstance(p, IntParam):
-                axes[key] = list(dict.fromkeys([p.low, p.values()[-1]]))
-            else:
-                axes[key] = [p.low, p.high]
-        keys = list(axes)
-        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
+        return _cross({k: axis_ends(p) for k, p in self.params.items()})
 
-    def config_env(self, params: Mapping[str, Scalar]) -> dict[str, str]:
-        """The fixed env plus one config's swept values, as the strings the trainer will see."""
+    def config_values(self, params: Mapping[str, Scalar]) -> dict[str, Scalar]:
+        """The fixed env plus one config's swept values, with their YAML types (W&B's config)."""
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             raise SpaceError(f"params: {unknown[0]} is not a swept parameter of space {self.name!r}")
-        return {k: env_str(v) for k, v in {**self.env, **params}.items()}
+        return {**self.env, **params}
+
+    def config_env(self, params: Mapping[str, Scalar]) -> dict[str, str]:
+        """`config_values` as the strings the trainer will see."""
+        return {k: env_str(v) for k, v in self.config_values(params).items()}
 
     def config_id(self, params: Mapping[str, Scalar]) -> str:
         return config_id(self.config_env(params))
@@ -296,21 +257,10 @@ def _check(space: SearchSpace) -> None:
                              f"reduction_factor {rf:g} needs at least {math.ceil(rf)} to stop any")
 
 
-def _enumerated(p: Any, algorithm: str) -> bool:
-    return isinstance(p, GridParam) or (algorithm == "grid" and isinstance(p, ChoiceParam))
-
-
-def _draw(p: Any, rng: random.Random) -> Scalar:
-    if isinstance(p, (ChoiceParam, GridParam)):
-        return rng.choice(p.values)
-    if isinstance(p, LogUniformParam):
-        return math.exp(rng.uniform(math.log(p.low), math.log(p.high)))
-    if isinstance(p, IntParam):
-        if p.log:
-            draw = round(math.exp(rng.uniform(math.log(max(p.low, 1)), math.log(p.high))))
-            return min(p.values(), key=lambda v: abs(v - draw))
-        return rng.choice(p.values())
-    return rng.uniform(p.low, p.high)
+def _cross(axes: Mapping[str, list[Scalar]]) -> list[dict[str, Scalar]]:
+    """Every combination of one value per axis, in axis order."""
+    keys = list(axes)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
 def _absolute(path: Path, base_dir: Path) -> Path:
@@ -334,22 +284,22 @@ def config_id(env: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+SPACE_PARTS = (Resources, Search, Asha, Limits, Wandb, ChoiceParam, UniformParam, IntParam)  # for did-you-mean
+
+
 def parse_space(text: str, source: str = "<space>") -> SearchSpace:
     """Validate YAML text; any problem becomes one SpaceError line `source: key: why`."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise SpaceError(f"{source}: invalid YAML{where}: {problem}") from None
+        raise SpaceError(f"{source}: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise SpaceError(f"{source}: the top level must be a mapping (name, data_path, params, ...), got {kind}")
     try:
         return SearchSpace.model_validate(data)
     except ValidationError as exc:
-        raise SpaceError(f"{source}: {_first_error(exc)}") from None
+        raise SpaceError(f"{source}: {first_problem(exc, SearchSpace, SPACE_PARTS)}") from None
 
 
 def load_space(path: Path, base_dir: Path | None = None) -> SearchSpace:
@@ -366,27 +316,3 @@ def load_space(path: Path, base_dir: Path | None = None) -> SearchSpace:
     if not space.script.is_file():
         raise SpaceError(f"{path}: script: {space.script} does not exist")
     return space
-
-
-_KNOWN_KEYS = sorted({name for model in (SearchSpace, Resources, Search, Asha, Limits, Wandb, ChoiceParam,
-                                          UniformParam, IntParam) for name in model.model_fields})
-
-
-def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    err = errors[0]
-    loc = [str(part) for part in err["loc"]]
-    if len(loc) >= 3 and loc[0] == "params" and loc[2] in {"choice", "grid", "uniform", "loguniform", "int"}:
-        del loc[2]  # the discriminator tag pydantic inserts
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(loc[-1], list(SearchSpace.model_fields) if len(loc) == 1 else _KNOWN_KEYS, n=1)
-        message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
-    if err["type"] == "missing":
-        message = "required key is missing"
-    if not loc:  # a cross-field rule: its message already starts with the offending key
-        text = message
-    else:
-        text = f"{'.'.join(loc) or '<root>'}: {message}"
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return text + more

@@ -15,13 +15,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 @app.callback()
 def _root() -> None:
     """Sweep, track and validate OpenAI Parameter Golf runs."""
 
 
 # Command modules register themselves on `app` (import order sets the help order).
-from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, dashboard_cmd  # noqa: E402,F401
+from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, dashboard_cmd  # noqa: F401, I001
 
 
 def main() -> None:

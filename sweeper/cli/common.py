@@ -1,17 +1,20 @@
-"""Shared CLI plumbing: one-line errors instead of tracebacks, and the consoles."""
+"""Shared CLI plumbing: one-line errors instead of tracebacks, the consoles, progress bars."""
 
 from __future__ import annotations
 
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TimeElapsedColumn
 
+from sweeper.data import ProgressFn
 from sweeper.errors import PgolfError
 
 console = Console()
@@ -61,3 +64,18 @@ def print_json(data: Any) -> None:
     """Machine-readable output on stdout (no rich markup, no wrapping)."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+@contextmanager
+def progress_bars() -> Iterator[ProgressFn]:
+    """Rich progress bars on stderr, one per stage a long job reports (`ProgressFn`)."""
+    columns = (SpinnerColumn(), "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bars:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total or None)
+            bars.update(tasks[stage], completed=done, total=total or None)
+
+        yield update

@@ -15,6 +15,7 @@ from sweeper.cli.sweep_cmd import OutOption
 from sweeper.errors import PgolfError, UsageError
 from sweeper.records.schema import SignificancePolicy
 from sweeper.sweepdir import resolve_sweep, sweeps_root
+from sweeper.wandb_env import api_key_available
 
 if TYPE_CHECKING:  # wandb-workspaces imports wandb (a second): commands import it only when they run
     from wandb_workspaces.workspaces.internal import View
@@ -25,7 +26,6 @@ SPEC_NAME = "wandb-workspace.json"
 def _push(view: View, spec_path: Path, timeout: float, *, key_required: bool) -> None:
     """Upload when an API key is configured; otherwise say how to push later. Never prompts."""
     from dashboards.workspace import WandbUnavailable, push_view
-    from sweeper.tune.tracking import QUIET_ENV, api_key_available
 
     later = f"pgolf dashboard --push-spec {spec_path}"
     if not api_key_available(os.environ):
@@ -34,8 +34,6 @@ def _push(view: View, spec_path: Path, timeout: float, *, key_required: bool) ->
         console.print(f"no W&B API key: wrote the workspace spec to {spec_path}; push it later with "
                       f"WANDB_API_KEY=... {later} [--entity ENTITY]", highlight=False, soft_wrap=True)
         return
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
     try:
         url = push_view(view, timeout_s=timeout)
     except WandbUnavailable as exc:

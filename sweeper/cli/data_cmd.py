@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TimeElapsedColumn
 from rich.table import Table
 
 from sweeper.cli import app
-from sweeper.cli.common import console, err_console, friendly_errors, print_json
-from sweeper.data import ProgressFn
+from sweeper.cli.common import console, friendly_errors, print_json, progress_bars
 from sweeper.data.check import DatasetReport, SplitReport, check_dataset
 from sweeper.data.demo import DemoDataset, build_demo_dataset, load_demo_dataset
 
@@ -65,21 +61,6 @@ def check(
         print_json(report.model_dump(mode="json"))
     else:
         console.print(_check_table(report))
-
-
-@contextmanager
-def progress_bars() -> Iterator[ProgressFn]:
-    """Rich progress bars on stderr, one per stage reported by a data job."""
-    columns = (SpinnerColumn(), "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bars:
-        tasks: dict[str, TaskID] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total or None)
-            bars.update(tasks[stage], completed=done, total=total or None)
-
-        yield update
 
 
 def _demo_table(dataset: DemoDataset, reused: bool) -> Table:

@@ -6,15 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sweeper.candidates import Budget, CandidateReport, sweep_candidates
 from sweeper.cli import app
-from sweeper.cli.common import console, err_console, fail, friendly_errors, print_json
-from sweeper.preflight import Prediction, Preflight, measured_artifacts, preflight_configs, script_sha256
+from sweeper.cli.common import console, fail, friendly_errors, print_json, progress_bars
+from sweeper.preflight import Prediction, preflight_configs, sweep_preflight
 from sweeper.space import load_space
-from sweeper.sweepdir import PREFLIGHT_CACHE, list_sweeps, resolve_sweep, sweeps_root
+from sweeper.sweepdir import resolve_sweep, sweeps_root
 
 OutOption = Annotated[Path | None, typer.Option(
     "--out", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).", show_default=False)]
@@ -34,23 +33,23 @@ def preflight(
     change the model's size. Measured artifacts in the sweeps under --out correct the prediction.
     """
     space = load_space(space_path)
-    root = sweeps_root(out)
-    ledgers = [s.ledger_path for s in list_sweeps(root)]
-    checker = Preflight(space, measured_artifacts(ledgers, script_sha256(space.script)), cache_dir=root / PREFLIGHT_CACHE)
+    checker = sweep_preflight(space, sweeps_root(out))
     configs = preflight_configs(space)
     predictions: list[Prediction] = []
-    columns = (SpinnerColumn(), "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bars:
-        task = bars.add_task("building + compressing synthetic models", total=len(configs))
+    with progress_bars() as progress:
         for params in configs:
+            progress("building + compressing synthetic models", len(predictions), len(configs))
             predictions.append(checker.predict(params))
-            bars.advance(task)
     over = [p for p in predictions if not p.fits]
     if as_json:
         print_json({"space": space.name, "script": str(space.script), "limit_bytes": space.limits.artifact_bytes,
                     "predictions": [p.model_dump(mode="json") for p in predictions]})
     else:
-        console.print(_prediction_table(space.name, predictions))
+        table = _prediction_table(space.name, predictions)
+        if space.search.algorithm != "grid":
+            table.caption = (f"{space.search.algorithm} draws are not known in advance: rows are the ends of every "
+                             "axis that can change the size (learning rates and the like cannot)")
+        console.print(table)
         for note in sorted({p.note for p in predictions if p.note}):
             console.print(f"[yellow]note:[/] {note}", highlight=False)
     if over:

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sweeper.cli import app
-from sweeper.cli.common import console, fail, friendly_errors
-from sweeper.cli.data_cmd import progress_bars
+from sweeper.cli.common import console, fail, friendly_errors, progress_bars
 from sweeper.cli.space_cmd import candidates
 from sweeper.data.demo import build_demo_dataset
 from sweeper.errors import PgolfError, UsageError
 from sweeper.records.promote import report_best_config
 from sweeper.space import REPO_ROOT, load_space
 from sweeper.sweepdir import resolve_sweep, sweeps_root
+from sweeper.wandb_env import api_key_available
 from sweeper.wandb_offline import find_offline_runs
 
 if TYPE_CHECKING:  # the driver imports Ray (seconds); commands import it only when they run
@@ -85,7 +85,7 @@ def sync(
     timeout: Annotated[float, typer.Option("--timeout", min=1, help="Give up after this many seconds.")] = 300.0,
 ) -> None:
     """Upload a sweep's offline W&B runs (needs an API key; never waits longer than --timeout)."""
-    from sweeper.tune.tracking import api_key_available, sync_offline_runs
+    from sweeper.tune.tracking import sync_offline_runs
 
     sweep_dir = resolve_sweep(sweep, sweeps_root(out))
     runs = find_offline_runs(sweep_dir.wandb_dir)

@@ -7,7 +7,8 @@ first `QUICK_SAMPLE_TOKENS` of each train shard.
 
 The fingerprint is sha256 over the validation shard files (sorted by name) followed by the
 tokenizer model file: exactly what decides a val_bpb score. Two runs with the same fingerprint
-were scored on the same bytes.
+were scored on the same bytes. `dataset_fingerprint` computes it alone (hashing only, no scan),
+as a sweep does at start.
 
 Byte counting follows the official `build_sentencepiece_luts` / `eval_val`: a target token is worth
 `base_bytes[t] + (has_leading_space[t] and not is_boundary[prev])` bytes, so
@@ -16,7 +17,6 @@ Byte counting follows the official `build_sentencepiece_luts` / `eval_val`: a ta
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from sweeper.data import ProgressFn
 from sweeper.data.shards import open_shard, read_header, shard_paths
+from sweeper.digest import sha256_files
 from sweeper.errors import DataError
 
 CHUNK_TOKENS = 1 << 24  # 32 MB of uint16 per scan step
@@ -114,7 +115,7 @@ def check_dataset(
     scan = _SplitScan(sp.vocab_size(), sp.bos_id(), chunk_tokens, progress)
     val, val_bytes = scan.run("val", splits["val"], luts=luts)
     train, _ = scan.run("train", splits["train"], sample=QUICK_SAMPLE_TOKENS if quick else None)
-    fingerprint = _sha256_files([*splits["val"], tokenizer_path])
+    fingerprint = dataset_fingerprint(data_dir, tokenizer_path)
     bytes_per_token = val_bytes / max(val.tokens - 1, 1)
     return DatasetReport(
         data_dir=data_dir,
@@ -130,6 +131,23 @@ def check_dataset(
         fingerprint=fingerprint,
         fingerprint_short=fingerprint[:FINGERPRINT_SHORT],
     )
+
+
+def dataset_fingerprint(data_dir: Path, tokenizer_path: Path) -> str:
+    """The fingerprint `check_dataset` reports, from hashing alone (no scan, no tokenizer load):
+    sha256 over the validation shards (sorted by name), then the tokenizer model file."""
+    data_dir, tokenizer_path = Path(data_dir), Path(tokenizer_path)
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: dataset directory not found")
+    if not tokenizer_path.is_file():
+        raise DataError(f"{tokenizer_path}: tokenizer model not found")
+    val = shard_paths(data_dir, "val")
+    if not val:
+        raise DataError(f"{data_dir}: no val shards (fineweb_val_*.bin)")
+    try:
+        return sha256_files(*val, tokenizer_path)
+    except OSError as exc:
+        raise DataError(f"{exc.filename or data_dir}: cannot read ({exc.strerror or exc})") from None
 
 
 def load_tokenizer(path: Path) -> spm.SentencePieceProcessor:
@@ -195,13 +213,3 @@ class _SplitScan:
             f"{path}: token id {int(chunk[index])} at position {start + index} is outside the "
             f"tokenizer's vocabulary of {self.vocab_size}"
         )
-
-
-def _sha256_files(paths: list[Path]) -> str:
-    """sha256 over the concatenated bytes of `paths`, in the order given."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with Path(path).open("rb") as f:
-            while block := f.read(1 << 24):
-                digest.update(block)
-    return digest.hexdigest()

@@ -67,7 +67,18 @@ TOKENIZER_SETTINGS: dict[str, Any] = {
 TOKENIZER_SEED = 1337
 
 
-class DemoDataset(BaseModel):
+class DemoCounts(BaseModel):
+    """What a demo build holds (shared by the dataset handle and its `demo.json` manifest)."""
+
+    python_version: str
+    vocab_size: int
+    train_tokens: int
+    val_tokens: int
+    train_docs: int
+    val_docs: int
+
+
+class DemoDataset(DemoCounts):
     """A built demo dataset: where it is and what it holds."""
 
     model_config = ConfigDict(frozen=True)
@@ -75,13 +86,7 @@ class DemoDataset(BaseModel):
     root: Path
     data_dir: Path
     tokenizer_path: Path
-    vocab_size: int
-    train_tokens: int
-    val_tokens: int
-    train_docs: int
-    val_docs: int
     train_shards: int
-    python_version: str
 
     def trainer_env(self) -> dict[str, str]:
         """The environment variables that point `train_gpt.py` at this dataset."""
@@ -92,16 +97,10 @@ class DemoDataset(BaseModel):
         }
 
 
-class DemoManifest(BaseModel):
+class DemoManifest(DemoCounts):
     """`demo.json`: the build summary plus every file's size, to tell a complete build."""
 
     format: int
-    python_version: str
-    vocab_size: int
-    train_tokens: int
-    val_tokens: int
-    train_docs: int
-    val_docs: int
     files: dict[str, int]
 
 
@@ -196,13 +195,8 @@ def _dataset(out: Path, manifest: DemoManifest) -> DemoDataset:
         root=out,
         data_dir=out / DATASET_DIR,
         tokenizer_path=out / TOKENIZER_FILE,
-        vocab_size=manifest.vocab_size,
-        train_tokens=manifest.train_tokens,
-        val_tokens=manifest.val_tokens,
-        train_docs=manifest.train_docs,
-        val_docs=manifest.val_docs,
         train_shards=sum(1 for name in manifest.files if "fineweb_train_" in name),
-        python_version=manifest.python_version,
+        **manifest.model_dump(include=set(DemoCounts.model_fields)),
     )
 
 

@@ -37,6 +37,12 @@ class LoadedLog:
     sha256: str
     scan: LogScan
 
+    @classmethod
+    def of(cls, data: bytes, path: str) -> LoadedLog:
+        """Scan a log's bytes (undecodable bytes replaced); `path` is how findings name it."""
+        scan = scan_lines(data.decode("utf-8", errors="replace").splitlines(), path)
+        return cls(path=path, sha256=hashlib.sha256(data).hexdigest(), scan=scan)
+
     @property
     def seed(self) -> int | None:
         return self.scan.result.seed
@@ -145,10 +151,9 @@ def _submission(root: Path, files: list[Path], chosen: str | None, needed: bool)
 def _load_log(root: Path, path: Path, notes: list[str]) -> LoadedLog | None:
     if path.suffix not in LOG_SUFFIXES or path.name in NOT_LOGS:
         return None
-    data = _read_bytes(path, root)
     rel = path.relative_to(root).as_posix()
-    scan = scan_lines(data.decode("utf-8", errors="replace").splitlines(), rel)
-    result = scan.result
+    log = LoadedLog.of(_read_bytes(path, root), rel)
+    result = log.scan.result
     if result.val_loss is None or result.val_bpb is None:
         if path.suffix == ".log":
             notes.append(f"{rel}: no final score line, not counted as a train log")
@@ -158,7 +163,7 @@ def _load_log(root: Path, path: Path, notes: list[str]) -> LoadedLog | None:
         return None
     if result.seed is None:
         raise RecordError(f"cannot tell the seed of {rel} in {root}: no seed line and no seed in the file name")
-    return LoadedLog(path=rel, sha256=hashlib.sha256(data).hexdigest(), scan=scan)
+    return log
 
 
 def _preference(log: LoadedLog) -> tuple[bool, int, str]:
@@ -214,15 +219,18 @@ def fingerprint_of(val_loss: float, val_bpb: float, val_tokens: int | None, wher
                       f"({tokenizers.known_list()}) and no dataset fingerprint{recorded}")
 
 
-def seed_run(log: LoadedLog, dataset: tuple[str, float] | None) -> SeedRun:
-    """A SeedRun from a loaded log (the scan guarantees a score and a seed)."""
+def seed_run(log: LoadedLog, dataset: tuple[str, float] | None, seed: int | None = None,
+             where: str | None = None) -> SeedRun:
+    """A SeedRun from a log with a final score; `seed` (default: the log's) and `where` (default: its
+    path, for error messages) come from the ledger when a sweep promotes it."""
     r = log.scan.result
-    assert r.val_loss is not None and r.val_bpb is not None and r.seed is not None
+    seed = r.seed if seed is None else seed
+    assert r.val_loss is not None and r.val_bpb is not None and seed is not None
     return SeedRun(
-        seed=r.seed, val_loss=r.val_loss, val_bpb=r.val_bpb, label=r.label, artifact_bytes=r.artifact_bytes,
+        seed=seed, val_loss=r.val_loss, val_bpb=r.val_bpb, label=r.label, artifact_bytes=r.artifact_bytes,
         artifact_megabytes=log.scan.artifact_megabytes,
         code_bytes=r.code_bytes, train_seconds=None if r.train_time_ms is None else r.train_time_ms / 1000.0,
         eval_seconds=None if log.scan.eval_ms is None else log.scan.eval_ms / 1000.0, steps=r.steps,
         step_avg_ms=r.step_avg_ms, log_path=log.path, log_sha256=log.sha256,
-        fingerprint=fingerprint_of(r.val_loss, r.val_bpb, r.val_tokens, log.path, dataset),
+        fingerprint=fingerprint_of(r.val_loss, r.val_bpb, r.val_tokens, where or log.path, dataset),
     )

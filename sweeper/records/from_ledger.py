@@ -7,14 +7,13 @@ reported, since promoting only the seeds that went well is seed-picking.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sweeper.digest import sha256_files
 from sweeper.errors import RecordError, SpaceError
 from sweeper.ledger import AttemptRow, Ledger
-from sweeper.records.folder import LoadedLog, fingerprint_of
-from sweeper.records.legality import scan_lines
+from sweeper.records.folder import LoadedLog, seed_run
 from sweeper.records.schema import RecordCandidate, SeedRun
 from sweeper.records.verdict import Finding
 from sweeper.space import SearchSpace, parse_space
@@ -103,11 +102,9 @@ def _resolve(sweep: SweepDir, recorded: str | None, what: str) -> Path:
 
 def _load(path: Path, name: str) -> LoadedLog:
     try:
-        data = path.read_bytes()
+        return LoadedLog.of(path.read_bytes(), name)
     except OSError as exc:
         raise RecordError(f"cannot read {path}: {exc.strerror or exc}") from None
-    scan = scan_lines(data.decode("utf-8", errors="replace").splitlines(), name)
-    return LoadedLog(path=name, sha256=hashlib.sha256(data).hexdigest(), scan=scan)
 
 
 def _seed_run(log: LoadedLog, row: AttemptRow, notes: list[str]) -> SeedRun:
@@ -119,14 +116,7 @@ def _seed_run(log: LoadedLog, row: AttemptRow, notes: list[str]) -> SeedRun:
     if row.val_bpb is not None and abs(row.val_bpb - r.val_bpb) > SCORE_TOLERANCE:
         notes.append(f"seed {row.seed}: the ledger says val_bpb {row.val_bpb}, its log {r.val_bpb} (log used)")
     dataset = (row.data_fingerprint, r.val_loss / r.val_bpb) if row.data_fingerprint else None
-    return SeedRun(
-        seed=row.seed, val_loss=r.val_loss, val_bpb=r.val_bpb, label=r.label, artifact_bytes=r.artifact_bytes,
-        artifact_megabytes=log.scan.artifact_megabytes,
-        code_bytes=r.code_bytes, train_seconds=None if r.train_time_ms is None else r.train_time_ms / 1000.0,
-        eval_seconds=None if log.scan.eval_ms is None else log.scan.eval_ms / 1000.0, steps=r.steps,
-        step_avg_ms=r.step_avg_ms, log_path=log.path, log_sha256=log.sha256,
-        fingerprint=fingerprint_of(r.val_loss, r.val_bpb, r.val_tokens, f"the log of seed {row.seed}", dataset),
-    )
+    return seed_run(log, dataset, seed=row.seed, where=f"the log of seed {row.seed}")
 
 
 def _script(sweep: SweepDir, rows: list[AttemptRow]) -> tuple[Path, str]:
@@ -138,7 +128,7 @@ def _script(sweep: SweepDir, rows: list[AttemptRow]) -> tuple[Path, str]:
     if expected is None:
         raise RecordError("the ledger records no script sha256 for this config's seeds")
     path = _resolve(sweep, rows[0].script_path, "train_gpt.py that ran")
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    actual = sha256_files(path)
     if actual != expected:
         raise RecordError(f"{path} changed since the sweep ran it (sha256 {actual[:12]}, ledger {expected[:12]})")
     return path, expected

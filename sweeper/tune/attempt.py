@@ -15,10 +15,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sweeper.errors import SpaceError
-from sweeper.ledger import Stage
+from sweeper.ledger import AttemptFigures, Stage
 from sweeper.preflight import Preflight
-from sweeper.space import Scalar, SearchSpace
-from sweeper.tune.tracking import Mode
+from sweeper.space import SearchSpace
+from sweeper.space_params import Scalar
+from sweeper.wandb_env import Mode
 
 OUTCOME_FILE = "outcome.json"
 LOCK_FILE = "running.lock"  # held while a trainer runs for the attempt (Optuna can draw a config twice)
@@ -48,25 +49,11 @@ class TrialContext(BaseModel):
     preflight_in_trial: bool = False  # Optuna: configs are only known once sampled
 
 
-class TrialOutcome(BaseModel):
-    """The terminal state of an attempt: the ledger fields a trial knows, plus trainer timing."""
+class TrialOutcome(AttemptFigures):
+    """The terminal state of an attempt: its figures, plus trainer exit, timing and node."""
 
     attempt_id: str
     status: Literal["finished", "failed", "skipped"]
-    failure_reason: str | None = None
-    val_loss: float | None = None
-    val_bpb: float | None = None
-    pre_quant_val_bpb: float | None = None
-    artifact_bytes: int | None = None
-    code_bytes: int | None = None
-    model_bytes: int | None = None
-    train_time_ms: float | None = None
-    eval_time_ms: float | None = None
-    steps: int | None = None
-    log_path: str | None = None
-    artifact_path: str | None = None
-    artifact_sha256: str | None = None
-    wandb_run_id: str | None = None
     trainer_wall_s: float | None = None
     exit_code: int | None = None
     node_id: str | None = None

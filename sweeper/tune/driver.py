@@ -26,18 +26,19 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from sweeper.candidates import Candidate, rank_candidates
-from sweeper.data.check import check_dataset
+from sweeper.data.check import dataset_fingerprint
 from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
-from sweeper.preflight import Preflight, measured_artifacts, script_sha256
-from sweeper.space import ChoiceParam, IntParam, LogUniformParam, SearchSpace, UniformParam, parse_space
-from sweeper.sweepdir import PREFLIGHT_CACHE, SweepDir, list_sweeps, resolve_sweep, unused_sweep_dir
+from sweeper.preflight import script_sha256, sweep_preflight
+from sweeper.space import SearchSpace, parse_space
+from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
+from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
 from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, preflight_skip_reason, read_outcome
 from sweeper.tune.progress import ProgressCallback
 from sweeper.tune.recording import AttemptRecorder, LedgerCallback
 from sweeper.tune.session import ray_session
-from sweeper.tune.tracking import resolve_mode
 from sweeper.tune.trial import TrainerTrial
+from sweeper.wandb_env import api_key_available, resolve_mode
 
 TERMINAL = ("finished", "failed", "skipped")
 MAX_INFRA_RETRIES = 2  # re-runs of a trial whose node or actor was lost (trainer failures never retry)
@@ -59,7 +60,7 @@ def planned_configs(space: SearchSpace) -> list[dict[str, Any]]:
     if space.search.algorithm == "grid":
         return points
     rng = random.Random(space.search.seed)
-    return [{**point, **space.sample(rng)} for point in points for _ in range(space.search.samples or 1)]
+    return [{**point, **space.sample(rng)} for point in points for _ in range(space.search.draws)]
 
 
 def optuna_domains(space: SearchSpace) -> dict[str, Any]:
@@ -92,9 +93,12 @@ class Driver:
         sha = script_sha256(space.script)
         self.context = TrialContext(
             sweep=sweep.name, sweep_dir=sweep.path.resolve(), space=space, script_sha256=sha,
-            data_fingerprint=check_dataset(space.data_path, space.tokenizer_path, quick=True).fingerprint,
-            wandb_mode=resolve_mode(space.wandb.mode if "mode" in space.wandb.model_fields_set else None,
-                                    os.environ))
+            data_fingerprint=dataset_fingerprint(space.data_path, space.tokenizer_path),
+            wandb_mode=resolve_mode(space.wandb.mode, os.environ))
+        if self.context.wandb_mode == "online" and not api_key_available(os.environ):
+            console.print("[yellow]note:[/] W&B mode online but no API key found (WANDB_API_KEY, ~/.netrc): "
+                          "runs fall back to offline if W&B refuses them; `pgolf sync` uploads them later",
+                          highlight=False)
         self.recorder = AttemptRecorder(self.ledger, self.context)
         for stale in sweep.trials_dir.glob(f"*/{LOCK_FILE}"):  # trials die with their driver
             stale.unlink(missing_ok=True)
@@ -116,8 +120,7 @@ class Driver:
         seed = self.space.seeds[0]
         if self.space.search.algorithm == "optuna":
             return self._screen_optuna(seed)
-        preflight = Preflight(self.space, measured_artifacts(self._ledger_paths(), self.context.script_sha256),
-                              cache_dir=self.sweep.path.parent / PREFLIGHT_CACHE)
+        preflight = sweep_preflight(self.space, self.sweep.path.parent)
         jobs = []
         for params in planned_configs(self.space):
             job = Job(params=params, seed=seed, stage="screen")
@@ -224,9 +227,6 @@ class Driver:
 
     def _screen_ranking(self) -> list[Candidate]:
         return rank_candidates(self.ledger.attempts(sweep=self.sweep.name, stage="screen"), self.space.limits)
-
-    def _ledger_paths(self) -> list[Path]:
-        return [s.ledger_path for s in list_sweeps(self.sweep.path.parent)]
 
 
 def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,

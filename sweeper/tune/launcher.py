@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from sweeper.tune.secrets import Redactor, without_secrets
+from sweeper.secrets import Redactor, without_secrets
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 _EOF = None

@@ -13,11 +13,11 @@ from typing import Any
 
 from ray import tune
 
-from sweeper.ledger import AttemptRow, Ledger
+from sweeper.ledger import AttemptFigures, AttemptRow, Ledger
+from sweeper.secrets import Redactor
 from sweeper.tune.attempt import Job, TrialContext, TrialOutcome, attempt_id, job_of
-from sweeper.tune.secrets import Redactor
 
-_OUTCOME_FIELDS = set(TrialOutcome.model_fields) & set(AttemptRow.model_fields)
+_OUTCOME_FIELDS = [*AttemptFigures.model_fields, "status"]
 
 
 class AttemptRecorder:

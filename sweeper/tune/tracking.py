@@ -1,62 +1,35 @@
 """W&B tracking for one trial attempt: one run, written by the trial (never by every rank).
 
-Offline unless an API key is available, and never interactive: no login prompt, no git or code
-capture, no system-stats sampler (which probes a cloud metadata URL), a bounded init timeout.
-If an online init fails anyway, the attempt falls back to offline rather than stall the sweep.
+The mode follows `sweeper.wandb_env.resolve_mode` (online when an API key is available, unless
+`WANDB_MODE` or the space says otherwise), never interactive (`QUIET_ENV`). If an online init
+fails anyway (no key after all, no network), the attempt falls back to offline rather than stall
+the sweep; `pgolf sync` uploads offline runs later.
 
-Run layout (the contract dashboards read):
+Run layout (the contract dashboards read; docs/ARCHITECTURE.md lists it too):
+  id = <attempt_id>-<6 hex>, name = <config_id>-s<seed>
   group = config id, job_type = stage, tags = sweep:<name>, seed:<n>, stage:<stage>
-  config = hyper-parameters (trainer env, flat) + seed, config_id, stage, sweep, script_sha256,
+  config = the config's env with its YAML types (fixed `env` + swept values; numbers stay numbers
+           for parallel coordinates) + seed, config_id, stage, sweep, script, script_sha256,
            data_fingerprint, nproc_per_node, gpus
   history (x = `step`): train_loss; val_loss, val_bpb (in-training, pre-quant)
   summary: val_loss, val_bpb (the post-quant score, replacing the last in-training value),
            pre_quant_val_bpb, artifact_bytes, code_bytes, model_bytes, train_s, eval_s, steps,
-           status, failure_reason
+           status, failure_reason; exit code 0 finished, 1 otherwise
 """
 
 from __future__ import annotations
 
-import netrc
 import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sweeper.tune.secrets import Redactor, without_secrets
-
-Mode = Literal["online", "offline", "disabled"]
-
-# Env for any wandb process we start (`wandb sync`) and defaults for the trial process.
-QUIET_ENV = {
-    "WANDB_SILENT": "true", "WANDB_CONSOLE": "off", "WANDB_DISABLE_GIT": "true",
-    "WANDB_DISABLE_CODE": "true", "WANDB_ERROR_REPORTING": "false", "WANDB_X_DISABLE_STATS": "true",
-    "WANDB_X_DISABLE_MACHINE_INFO": "true", "WANDB_INIT_TIMEOUT": "60",
-}
-DEFAULT_HOST = "api.wandb.ai"
-
-
-def api_key_available(env: Mapping[str, str]) -> bool:
-    """A key in WANDB_API_KEY, or in ~/.netrc for the configured W&B host."""
-    if env.get("WANDB_API_KEY"):
-        return True
-    host = urlsplit(env.get("WANDB_BASE_URL", "")).hostname or DEFAULT_HOST
-    try:
-        return netrc.netrc().authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def resolve_mode(requested: Mode | None, env: Mapping[str, str]) -> Mode:
-    """WANDB_MODE wins; `disabled` stays disabled; otherwise online only when a key is available."""
-    chosen = env.get("WANDB_MODE") or requested
-    if chosen in ("disabled", "offline"):
-        return chosen  # type: ignore[return-value]
-    return "online" if api_key_available(env) else "offline"
+from sweeper.secrets import Redactor, without_secrets
+from sweeper.wandb_env import QUIET_ENV, Mode, quiet_wandb
 
 
 class RunIdentity(BaseModel):
@@ -91,8 +64,7 @@ class TrialTracker:
         self._run: Any = None
         if mode == "disabled":
             return
-        for key, value in QUIET_ENV.items():
-            os.environ.setdefault(key, value)
+        quiet_wandb()
         directory.mkdir(parents=True, exist_ok=True)
         try:
             self._run = self._init(mode, directory)

@@ -15,7 +15,6 @@ so a trial whose driver died in between is re-reported on resume instead of re-r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,9 +26,10 @@ from typing import Any
 
 from ray import tune
 
-from sweeper.preflight import Preflight
+from sweeper.digest import sha256_files
+from sweeper.preflight import sweep_preflight
 from sweeper.runlog import LogParser, RunResult, TrainEvent, ValEvent
-from sweeper.sweepdir import PREFLIGHT_CACHE, SweepDir
+from sweeper.sweepdir import SweepDir
 from sweeper.tune.attempt import (
     LOCK_FILE,
     OUTCOME_FILE,
@@ -190,10 +190,11 @@ class TrainerTrial(tune.Trainable):
         return outcome_metrics(outcome)
 
     def _preflight_skip_reason(self) -> str | None:
+        """Optuna's configs are drawn here, so their preflight is too (the driver's, for the same answer)."""
         if not self.context.preflight_in_trial:
             return None
-        preflight = Preflight(self.context.space, cache_dir=self.context.sweep_dir.parent / PREFLIGHT_CACHE)
-        return preflight_skip_reason(preflight, self.job.params)
+        return preflight_skip_reason(sweep_preflight(self.context.space, self.context.sweep_dir.parent),
+                                     self.job.params)
 
     def _outcome(self, result: RunResult, code: int, failure: str | None) -> TrialOutcome:
         assert self.process is not None and self.tracker is not None
@@ -205,13 +206,13 @@ class TrainerTrial(tune.Trainable):
             artifact_bytes=result.artifact_bytes, code_bytes=result.code_bytes, model_bytes=result.model_bytes,
             train_time_ms=result.train_time_ms, eval_time_ms=result.eval_time_ms, steps=result.steps,
             log_path=str(self.process.spec.log_path), artifact_path=str(artifact) if artifact else None,
-            artifact_sha256=_sha256(artifact) if artifact else None, wandb_run_id=self.tracker.run_id,
+            artifact_sha256=sha256_files(artifact) if artifact else None, wandb_run_id=self.tracker.run_id,
             trainer_wall_s=round(self.process.wall_s, 3), exit_code=code, node_id=self._node_id())
 
     # -- helpers ---------------------------------------------------------------------------------
     def _identity(self) -> RunIdentity:
         ctx, job, space = self.context, self.job, self.context.space
-        config = {**space.config_env(job.params), "seed": job.seed, "config_id": self.config_id,
+        config = {**space.config_values(job.params), "seed": job.seed, "config_id": self.config_id,
                   "stage": job.stage, "sweep": ctx.sweep, "script": str(space.script),
                   "script_sha256": ctx.script_sha256, "data_fingerprint": ctx.data_fingerprint,
                   "nproc_per_node": space.nproc, "gpus": space.resources.gpus}
@@ -261,10 +262,3 @@ class TrainerTrial(tune.Trainable):
 
         return list(ray.get_gpu_ids())
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from dashboards.workspace import load_spec
 from sweeper.cli import app
 from tests.dashboards.sweeps import Trial, three_config_sweep, write_sweep
+from tests.sweeper.cli_output import one_error_line
 
 runner = CliRunner()
 FAKE_KEY = "k" * 40
@@ -23,13 +24,6 @@ def no_wandb_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     for name in ("WANDB_API_KEY", "WANDB_ENTITY", "WANDB_BASE_URL", "PGOLF_HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-
-def _one_line_error(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), output
-    assert "Traceback" not in output
-    return lines[0]
 
 
 def test_html_defaults_to_the_most_recent_sweep(tmp_path: Path) -> None:
@@ -74,7 +68,7 @@ def test_wandb_with_a_key_but_no_answer_gives_up_and_keeps_the_spec(tmp_path: Pa
                                  "--timeout", "1"])
     assert time.monotonic() - started < 20
     assert result.exit_code == 1
-    line = _one_line_error(result.output)
+    line = one_error_line(result.output)
     assert "W&B did not answer within 1 s" in line and f"--push-spec {spec}" in line
     assert load_spec(spec).entity == "me"
 
@@ -112,7 +106,7 @@ def test_usage_errors_are_one_clear_line(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "missing.json").write_text("[]")
     result = runner.invoke(app, args)
     assert result.exit_code == 2
-    assert message in _one_line_error(result.output)
+    assert message in one_error_line(result.output)
 
 
 def test_push_spec_without_a_key_says_what_to_set(tmp_path: Path) -> None:
@@ -120,10 +114,10 @@ def test_push_spec_without_a_key_says_what_to_set(tmp_path: Path) -> None:
     assert runner.invoke(app, ["dashboard", str(sweep.path), "--wandb"]).exit_code == 0
     result = runner.invoke(app, ["dashboard", "--push-spec", str(sweep.path / "wandb-workspace.json")])
     assert result.exit_code == 2
-    assert "no W&B API key: set WANDB_API_KEY" in _one_line_error(result.output)
+    assert "no W&B API key: set WANDB_API_KEY" in one_error_line(result.output)
 
 
 def test_no_sweeps_at_all_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["dashboard", "--html", "x.html", "--out", str(tmp_path / "empty")])
     assert result.exit_code == 1
-    assert "no sweeps under" in _one_line_error(result.output)
+    assert "no sweeps under" in one_error_line(result.output)

@@ -24,3 +24,10 @@ def demo_copy(demo_data: DemoDataset, tmp_path: Path) -> DatasetCopy:
     tokenizer = tmp_path / "tokenizer.model"
     shutil.copyfile(demo_data.tokenizer_path, tokenizer)
     return DatasetCopy(data_dir, tokenizer)
+
+
+def overwrite_magic(shard: Path, magic: int) -> None:
+    """Replace a shard's header magic number (the first int32) in place."""
+    data = bytearray(shard.read_bytes())
+    data[0:4] = magic.to_bytes(4, "little")
+    shard.write_bytes(bytes(data))

@@ -12,11 +12,11 @@ import pytest
 import sentencepiece as spm
 
 from sweeper.data import check
-from sweeper.data.check import check_dataset
+from sweeper.data.check import check_dataset, dataset_fingerprint
 from sweeper.data.demo import DemoDataset
 from sweeper.data.shards import read_shard, shard_paths, write_shard
 from sweeper.errors import DataError
-from tests.data.conftest import DatasetCopy
+from tests.data.conftest import DatasetCopy, overwrite_magic
 
 
 def _val_tokens(data_dir: Path) -> np.ndarray:
@@ -94,6 +94,32 @@ def test_fingerprint_tracks_val_and_tokenizer_but_not_train(demo_copy: DatasetCo
     assert check_dataset(demo_copy.data_dir, demo_copy.tokenizer).fingerprint != before
 
 
+def test_dataset_fingerprint_hashes_without_scanning(demo_copy: DatasetCopy) -> None:
+    expected = check_dataset(demo_copy.data_dir, demo_copy.tokenizer).fingerprint
+    train = shard_paths(demo_copy.data_dir, "train")[0]
+    train.write_bytes(b"not a shard")  # a scan would reject this; the fingerprint never reads train
+    assert dataset_fingerprint(demo_copy.data_dir, demo_copy.tokenizer) == expected
+
+
+@pytest.mark.parametrize(("damage", "expected"), [
+    ("no_dir", "dataset directory not found"), ("no_val", "no val shards"), ("no_tokenizer", "tokenizer model not found"),
+])
+def test_dataset_fingerprint_names_what_is_missing(demo_copy: DatasetCopy, damage: str, expected: str) -> None:
+    data_dir, tokenizer = demo_copy
+    if damage == "no_dir":
+        data_dir = data_dir / "nope"
+    elif damage == "no_val":
+        for shard in shard_paths(data_dir, "val"):
+            shard.unlink()
+    else:
+        tokenizer.unlink()
+    with pytest.raises(DataError) as info:
+        dataset_fingerprint(data_dir, tokenizer)
+    message = str(info.value)
+    assert expected in message and "\n" not in message
+    assert str(tokenizer if damage == "no_tokenizer" else data_dir) in message
+
+
 def test_small_chunks_and_split_val_shards_give_the_same_counts(demo_copy: DatasetCopy) -> None:
     whole = check_dataset(demo_copy.data_dir, demo_copy.tokenizer)
     tokens = read_shard(demo_copy.data_dir / "fineweb_val_000000.bin")
@@ -141,9 +167,7 @@ def test_truncated_shard_is_an_error(demo_copy: DatasetCopy) -> None:
 
 def test_wrong_magic_is_an_error(demo_copy: DatasetCopy) -> None:
     shard = shard_paths(demo_copy.data_dir, "val")[0]
-    data = bytearray(shard.read_bytes())
-    data[0:4] = (20240521).to_bytes(4, "little")
-    shard.write_bytes(bytes(data))
+    overwrite_magic(shard, 20240521)
     message = _error(demo_copy)
     assert str(shard) in message and "magic number 20240521" in message
 

@@ -10,10 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from sweeper.cli import app
-from sweeper.data.check import check_dataset
+from sweeper.data.check import check_dataset, dataset_fingerprint
 from sweeper.data.demo import DemoDataset, load_demo_dataset
 from sweeper.data.shards import read_shard, shard_paths, write_shard
-from tests.data.conftest import DatasetCopy
+from tests.data.conftest import DatasetCopy, overwrite_magic
+from tests.sweeper.cli_output import one_error_line
 
 runner = CliRunner()
 
@@ -56,6 +57,15 @@ def test_check_json_is_the_full_report(demo_data: DemoDataset, quick: bool) -> N
     assert json.loads(result.stdout) == expected.model_dump(mode="json")
 
 
+def test_the_sweep_fingerprint_is_the_one_data_check_prints(demo_data: DemoDataset) -> None:
+    args = ["data", "check", str(demo_data.data_dir), "--tokenizer", str(demo_data.tokenizer_path)]
+    fingerprint = dataset_fingerprint(demo_data.data_dir, demo_data.tokenizer_path)
+    printed = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert printed.exit_code == 0, printed.output
+    assert fingerprint in printed.stdout and fingerprint[:16] in printed.stdout
+    assert json.loads(runner.invoke(app, [*args, "--json"]).stdout)["fingerprint"] == fingerprint
+
+
 def _truncate_val(copy: DatasetCopy) -> Path:
     shard = shard_paths(copy.data_dir, "val")[0]
     shard.write_bytes(shard.read_bytes()[:-2])
@@ -64,9 +74,7 @@ def _truncate_val(copy: DatasetCopy) -> Path:
 
 def _wrong_magic(copy: DatasetCopy) -> Path:
     shard = shard_paths(copy.data_dir, "train")[0]
-    data = bytearray(shard.read_bytes())
-    data[0:4] = (7).to_bytes(4, "little")
-    shard.write_bytes(bytes(data))
+    overwrite_magic(shard, 7)
     return shard
 
 
@@ -108,7 +116,6 @@ def test_check_failure_is_one_line_and_exit_1(
     )
     assert result.exit_code == 1
     assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
-    assert str(culprit) in lines[0] and problem in lines[0]
+    line = one_error_line(result.stderr)
+    assert str(culprit) in line and problem in line
     assert "Traceback" not in result.output

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sweeper.cli import app
 from tests.records.helpers import SEQ2048, SEQ2048_LOG, copy_fixture, edit_log, records_folder
+from tests.sweeper.cli_output import one_error_line
 
 runner = CliRunner()
 SUBMISSION = {"name": "edited", "author": "a", "github_id": "a"}
@@ -106,9 +107,7 @@ def test_strict_turns_claim_mismatches_into_violations(tmp_path: Path) -> None:
 def _error(*args: str) -> str:
     result = runner.invoke(app, ["check", *args])
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.output
-    return lines[0]
+    return one_error_line(result.output)
 
 
 def test_missing_logs(tmp_path: Path) -> None:

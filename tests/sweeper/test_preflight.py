@@ -16,17 +16,20 @@ from sweeper.errors import SpaceError
 from sweeper.ledger import AttemptRow, Ledger, SweepRow
 from sweeper.preflight import (
     Measured,
+    Prediction,
     Preflight,
     estimate_size,
     measured_artifacts,
     preflight_configs,
     script_sha256,
+    sweep_preflight,
 )
 from sweeper.space import SearchSpace, load_space, parse_space
+from sweeper.sweepdir import PREFLIGHT_CACHE
 from tests.paths import FIXTURES, REPO, TRAINER
 
 TINY_ENV = {"NUM_LAYERS": 2, "MODEL_DIM": 64, "NUM_HEADS": 4, "NUM_KV_HEADS": 2, "VOCAB_SIZE": 1024,
-            "BIGRAM_VOCAB_SIZE": 256, "BIGRAM_DIM": 16, "VE_DIM": 16}
+            "BIGRAM_VOCAB_SIZE": 256, "BIGRAM_DIM": 16, "VE_DIM": 16, "QUANT": "int8", "COMPRESSOR": "zlib"}
 
 
 def tiny_space(script: Path = TRAINER, limit: int = 16_000_000, **params: Any) -> SearchSpace:
@@ -127,10 +130,8 @@ def test_arbitrary_script_falls_back_to_the_estimate(tmp_path: Path) -> None:
     assert "estimated artifact" in (wide.skip_reason or "")
 
 
-def test_measured_artifacts_correct_the_prediction(tmp_path: Path) -> None:
-    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64, 128]})
-    raw = Preflight(space).predict({"MODEL_DIM": 64})
-    ledger_path = tmp_path / "s" / "ledger.sqlite"
+def write_measured_sweep(ledger_path: Path, space: SearchSpace, raw: Prediction) -> None:
+    """A sweep ledger that measured `raw`'s config twice (2x its model bytes) and another script once."""
     with Ledger(ledger_path) as ledger:
         ledger.add_sweep(SweepRow(name="s", space_yaml=space.to_yaml()))
         for seed, model_bytes in ((1, 2 * raw.model_bytes), (2, 2 * raw.model_bytes + 10)):
@@ -141,6 +142,13 @@ def test_measured_artifacts_correct_the_prediction(tmp_path: Path) -> None:
         ledger.upsert_attempt(AttemptRow(attempt_id="other", sweep="s", config_id="x", params={"MODEL_DIM": 64},
                                          seed=3, status="finished", model_bytes=1, artifact_bytes=1,
                                          script_sha256="another script"))
+
+
+def test_measured_artifacts_correct_the_prediction(tmp_path: Path) -> None:
+    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64, 128]})
+    raw = Preflight(space).predict({"MODEL_DIM": 64})
+    ledger_path = tmp_path / "s" / "ledger.sqlite"
+    write_measured_sweep(ledger_path, space, raw)
     measured = measured_artifacts([ledger_path, tmp_path / "missing.sqlite"], script_sha256(TRAINER))
     assert len(measured) == 2
     checker = Preflight(space, measured)
@@ -150,6 +158,15 @@ def test_measured_artifacts_correct_the_prediction(tmp_path: Path) -> None:
     raw_wider = Preflight(space).predict({"MODEL_DIM": 128})
     assert wider.basis == "calibrated" and wider.calibration_ratio == pytest.approx(2.0, rel=1e-4)
     assert wider.model_bytes == pytest.approx(2 * raw_wider.model_bytes, rel=1e-4)
+
+
+def test_sweep_preflight_reads_every_sweep_under_the_root_and_caches_there(tmp_path: Path) -> None:
+    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64]})
+    raw = Preflight(space).predict({"MODEL_DIM": 64})  # leaves the size in the in-memory cache
+    write_measured_sweep(tmp_path / "s" / "ledger.sqlite", space, raw)
+    prediction = sweep_preflight(space, tmp_path).predict({"MODEL_DIM": 64})
+    assert prediction.basis == "measured" and prediction.model_bytes == 2 * raw.model_bytes + 10
+    assert len(list((tmp_path / PREFLIGHT_CACHE).glob("*.json"))) == 1  # written although memory had it
 
 
 def test_calibration_uses_the_median_ratio() -> None:
@@ -209,3 +226,14 @@ def test_shipped_baseline_space_predicts_the_official_baseline_artifact() -> Non
     assert prediction.model_params == logged_params
     assert prediction.format_label == "int8+zlib"
     assert prediction.model_bytes == pytest.approx(logged_bytes, rel=0.03)
+
+
+def test_int5_without_measurements_uses_the_record_prior() -> None:
+    space = tiny_space(QUANT={"type": "grid", "values": ["int5_gptq"]})
+    checker = Preflight(space)
+    prediction = checker.predict({"QUANT": "int5_gptq"})
+    raw = checker.raw_size(space.trial_env({"QUANT": "int5_gptq"}, seed=1))
+    assert raw.format_label.startswith("int5") and prediction.basis == "prior"
+    assert prediction.calibration_ratio == preflight_module.PRIOR_RATIOS["int5"] == 0.80
+    assert 0 < raw.large_tensor_bytes < raw.model_bytes  # the tiny model has small fp16 tensors too
+    assert prediction.model_bytes == raw.model_bytes - raw.large_tensor_bytes + round(raw.large_tensor_bytes * 0.80)

@@ -526,24 +526,7 @@ def test_arbitrary_text_never_raises(lines: list[str]) -> None:
 
 def test_summary_has_exactly_the_contract_keys_in_order() -> None:
     summary = run(*RUN, file="x/train.log").summary()
-    assert (
-        list(summary)
-        == list(SUMMARY_KEYS)
-        == [
-            "file",
-            "seed",
-            "label",
-            "val_loss",
-            "val_bpb",
-            "eval_time_ms",
-            "artifact_bytes",
-            "code_bytes",
-            "model_bytes",
-            "train_time_ms",
-            "steps",
-            "step_avg_ms",
-            "runs",
-            "warnings",
-        ]
-    )
+    contract = ["file", "seed", "label", "val_loss", "val_bpb", "eval_time_ms", "artifact_bytes", "code_bytes",
+                "model_bytes", "train_time_ms", "steps", "step_avg_ms", "runs", "warnings"]  # docs/ARCHITECTURE.md
+    assert list(summary) == list(SUMMARY_KEYS) == contract
     assert summary["file"] == "x/train.log" and summary["val_bpb"] == 1.2243657

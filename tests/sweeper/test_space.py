@@ -89,8 +89,35 @@ def test_base_space_validates_with_defaults() -> None:
     assert space.replicate_top_k == 2
     assert space.nproc == 8
     assert space.limits.artifact_bytes == 16_000_000
-    assert space.wandb.mode == "offline"
+    assert space.wandb.mode is None  # decided when the sweep runs: online with an API key, else offline
     assert space.screen_size() == 2
+
+
+def test_stored_space_leaves_an_unset_wandb_mode_unset() -> None:
+    """A resumed sweep reads its space.yaml back: an unset mode must not come back as an explicit one."""
+    assert parse_space(parse_space(BASE).to_yaml()).wandb.mode is None
+    explicit = parse_space(space_with(wandb={"mode": "offline"}))
+    assert parse_space(explicit.to_yaml()).wandb.mode == "offline"
+
+
+SECRETS = [("env", "WANDB_API_KEY"), ("env", "HF_TOKEN"), ("env", "OPENAI_API_KEY"), ("env", "AWS_SECRET_ACCESS_KEY"),
+           ("env", "DB_PASSWORD"), ("params", "GITHUB_TOKEN")]
+
+
+@pytest.mark.parametrize(("section", "key"), SECRETS, ids=[k for _, k in SECRETS])
+def test_secret_looking_key_is_rejected_without_echoing_its_value(section: str, key: str) -> None:
+    value = "s3cr3t-value-0123456789"
+    entry = {key: {"type": "grid", "values": [value]}} if section == "params" else {key: value}
+    with pytest.raises(SpaceError) as info:
+        parse_space(space_with(**{section: entry}), source="space.yaml")
+    message = str(info.value)
+    assert message.startswith(f"space.yaml: {section}: {key} looks like a secret: set it in the environment")
+    assert "\n" not in message and value not in message
+
+
+def test_hyperparameters_named_like_tokens_are_not_secrets() -> None:
+    space = parse_space(space_with(env={"TRAIN_BATCH_TOKENS": 524288, "VAL_MAX_TOKENS": 4096, "ITERATIONS": 2}))
+    assert space.env["TRAIN_BATCH_TOKENS"] == 524288
 
 
 def test_nproc_defaults_to_one_on_cpu() -> None:

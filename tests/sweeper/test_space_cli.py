@@ -13,10 +13,11 @@ from sweeper.cli import app
 from sweeper.ledger import AttemptRow, Ledger, SweepRow
 from sweeper.sweepdir import SweepDir
 from tests.paths import TRAINER
+from tests.sweeper.cli_output import one_error_line
 
 runner = CliRunner()
 TINY_ENV = {"NUM_LAYERS": 2, "NUM_HEADS": 4, "NUM_KV_HEADS": 2, "VOCAB_SIZE": 1024, "BIGRAM_VOCAB_SIZE": 256,
-            "BIGRAM_DIM": 16, "VE_DIM": 16}
+            "BIGRAM_DIM": 16, "VE_DIM": 16, "QUANT": "int8", "COMPRESSOR": "zlib"}
 
 
 def write_space(tmp_path: Path, dims: list[int], limit: int = 16_000_000) -> Path:
@@ -54,8 +55,7 @@ def test_preflight_of_a_malformed_space_is_one_line(tmp_path: Path) -> None:
     space.write_text("name: x\ndata_path: d\ntokenizer_path: t.model\nsearch: {algorithm: bayes}\n")
     result = runner.invoke(app, ["preflight", str(space)])
     assert result.exit_code == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {space}: search.algorithm:")
+    assert one_error_line(result.stderr).startswith(f"error: {space}: search.algorithm:")
     assert "Traceback" not in result.output
 
 
@@ -114,3 +114,17 @@ def test_candidates_of_a_sweep_without_results_says_so(tmp_path: Path) -> None:
     result = runner.invoke(app, ["candidates", "--out", str(tmp_path)])
     assert result.exit_code == 0
     assert "No finished, scored attempts in sweep empty yet." in result.stdout
+
+
+def test_preflight_of_a_random_space_checks_size_axes_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "random.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "rnd", "script": str(TRAINER), "data_path": "d", "tokenizer_path": "t.model",
+        "env": {**{k: v for k, v in TINY_ENV.items() if k != "NUM_LAYERS"}, "MODEL_DIM": 64}, "search": {"algorithm": "random", "samples": 8},
+        "params": {"MATRIX_LR": {"type": "loguniform", "low": 0.01, "high": 0.1},
+                   "NUM_LAYERS": {"type": "int", "low": 2, "high": 3}}}))
+    result = runner.invoke(app, ["preflight", str(path), "--out", str(tmp_path / "runs")], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "NUM_LAYERS=2" in result.stdout and "NUM_LAYERS=3" in result.stdout and "MATRIX_LR" not in result.stdout
+    assert "random draws are not known in advance" in result.stdout
+    assert list((tmp_path / "runs" / ".preflight").glob("*.json"))  # the sizes are cached for the sweep

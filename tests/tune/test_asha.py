@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from sweeper.ledger import Ledger
 from sweeper.tune.driver import run_sweep
 from sweeper.wandb_offline import find_offline_runs, read_offline_run
+from tests.tune.processes import alive
 from tests.tune.spaces import standin_space
 
 pytestmark = pytest.mark.slow
@@ -33,14 +33,6 @@ def _synthetic_log(path: Path, val_bpbs: list[float], pause_s: float = 0) -> Pat
               f"final_int8_zlib_roundtrip_exact val_loss:{val_bpbs[-1] * 1.69:.8f} val_bpb:{val_bpbs[-1]:.8f}"]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_asha_prunes_the_worst_config_and_its_trainer_is_stopped(
@@ -64,7 +56,7 @@ def test_asha_prunes_the_worst_config_and_its_trainer_is_stopped(
     trial_dir = report.path / "trials" / pruned.attempt_id
     assert "final_int8_zlib_roundtrip_exact" not in (trial_dir / "trial.log").read_text()
     launch = json.loads((trial_dir / "standin.jsonl").read_text().splitlines()[0])
-    assert not _alive(launch["pid"])
+    assert not alive(launch["pid"])
     runs = {r.group: r for r in map(read_offline_run, find_offline_runs(report.path / "wandb"))}
     stopped = runs[pruned.config_id]
     assert stopped.exit_code == 1 and stopped.summary["status"] == "stopped"

@@ -11,18 +11,12 @@ from typer.testing import CliRunner
 from sweeper.cli import app
 from sweeper.ledger import AttemptRow, Ledger, SweepRow
 from sweeper.sweepdir import SweepDir
+from tests.sweeper.cli_output import one_error_line
 from tests.tune.spaces import standin_space
 
 
 def _invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args))
-
-
-def _one_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in output, output
-    assert lines[0].startswith("error: "), output
-    return lines[0]
 
 
 def _sweep_with_one_config(root: Path, space: Any) -> SweepDir:
@@ -44,7 +38,7 @@ def no_wandb_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sweep_of_a_missing_space_file_is_one_line(tmp_path: Path) -> None:
     result = _invoke("sweep", str(tmp_path / "nope.yaml"), "--out", str(tmp_path))
     assert result.exit_code == 2
-    assert "nope.yaml" in _one_error_line(result.output)
+    assert "nope.yaml" in one_error_line(result.output)
 
 
 def test_resuming_an_unknown_sweep_names_it(demo_data: Any, tmp_path: Path) -> None:
@@ -52,14 +46,14 @@ def test_resuming_an_unknown_sweep_names_it(demo_data: Any, tmp_path: Path) -> N
     space_file.write_text(standin_space(demo_data, "s").to_yaml())
     result = _invoke("sweep", str(space_file), "--resume", "--name", "ghost", "--out", str(tmp_path / "runs"))
     assert result.exit_code == 2
-    assert "'ghost'" in _one_error_line(result.output)
+    assert "'ghost'" in one_error_line(result.output)
 
 
 def test_seeds_for_an_unknown_config_lists_the_known_ones(demo_data: Any, tmp_path: Path) -> None:
     sweep = _sweep_with_one_config(tmp_path, standin_space(demo_data, "known"))
     result = _invoke("seeds", str(sweep.path), "--config", "nope", "--n", "2")
     assert result.exit_code == 2
-    line = _one_error_line(result.output)
+    line = one_error_line(result.output)
     assert "--config nope" in line and "abc123abc123" in line and "known" in line
     with Ledger(sweep.ledger_path, create=False) as ledger:
         assert len(ledger.attempts()) == 1  # nothing was added
@@ -71,7 +65,7 @@ def test_sync_without_a_key_is_one_line_and_keeps_the_runs(demo_data: Any, tmp_p
     run_dir.mkdir(parents=True)
     result = _invoke("sync", str(sweep.path))
     assert result.exit_code == 2
-    line = _one_error_line(result.output)
+    line = one_error_line(result.output)
     assert "no W&B API key" in line and "1 offline run(s)" in line
     assert run_dir.is_dir()
 

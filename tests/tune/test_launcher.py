@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sweeper.tune.launcher import LaunchSpec, TrainerProcess, describe_exit, trainer_command, trainer_env
+from tests.tune.processes import alive
 
 SECRET = "wandb-key-0123456789abcdef"
 
@@ -25,14 +26,6 @@ def _drain(process: TrainerProcess, timeout: float = 120) -> list[str]:
     while (line := process.next_line(timeout=deadline - time.monotonic())) is not None:
         lines.append(line)
     return lines
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def test_trainer_command_is_torchrun_of_this_python(tmp_path: Path) -> None:
@@ -79,13 +72,13 @@ def test_stop_kills_every_process_of_the_trainer_group(tmp_path: Path) -> None:
         line = process.next_line(timeout=120)
     assert line is not None
     child = int(line.split()[1])
-    assert _alive(child)
+    assert alive(child)
     code = process.stop(grace_s=1.0)
     assert code != 0
     deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(child)
+    assert not alive(child)
     assert process.stop() == code  # idempotent: no second signal to a possibly reused group id
 
 

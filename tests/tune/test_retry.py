@@ -16,21 +16,10 @@ from rich.console import Console
 
 from sweeper.ledger import Ledger
 from sweeper.tune.driver import run_sweep
+from tests.tune.processes import alive, parent
 from tests.tune.spaces import standin_space
 
 pytestmark = pytest.mark.slow
-
-
-def _parent(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _kill_first_actor(trials: Path, killed: dict[str, int]) -> None:
@@ -39,7 +28,7 @@ def _kill_first_actor(trials: Path, killed: dict[str, int]) -> None:
     while time.monotonic() < deadline:
         for launches in trials.glob("*/standin.jsonl"):
             trainer = json.loads(launches.read_text().splitlines()[0])["pid"]
-            actor = _parent(_parent(trainer))
+            actor = parent(parent(trainer))
             assert b"ray::" in Path(f"/proc/{actor}/cmdline").read_bytes()
             os.kill(actor, signal.SIGKILL)
             killed.update(trainer=trainer, actor=actor)
@@ -63,6 +52,6 @@ def test_a_lost_actor_is_retried_and_its_trainer_does_not_survive(
     assert row.status == "finished" and row.retries == 1 and row.val_bpb == pytest.approx(1.2243657)
     assert len((trials / row.attempt_id / "standin.jsonl").read_text().splitlines()) == 2
     deadline = time.monotonic() + 10  # PR_SET_PDEATHSIG: the orphan gets SIGTERM when its actor dies
-    while _alive(killed["trainer"]) and time.monotonic() < deadline:
+    while alive(killed["trainer"]) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(killed["trainer"])
+    assert not alive(killed["trainer"])

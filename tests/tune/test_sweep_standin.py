@@ -13,6 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from sweeper.cli import app
+from sweeper.data.check import check_dataset
 from sweeper.ledger import AttemptRow, Ledger
 from sweeper.tune.driver import SweepReport, run_sweep
 from sweeper.wandb_offline import OfflineRun, find_offline_runs, read_offline_run
@@ -89,7 +90,8 @@ def test_swept_result_equals_pgolf_log_of_the_replayed_file(two_stage: Swept) ->
     assert {k: v for k, v in from_trial.items() if k != "file"} == {k: v for k, v in expected.items() if k != "file"}
 
 
-def test_each_ledger_row_is_one_launch_of_its_seed(two_stage: Swept) -> None:
+def test_each_ledger_row_is_one_launch_of_its_seed(two_stage: Swept, demo_data: Any) -> None:
+    printed_by_data_check = check_dataset(demo_data.data_dir, demo_data.tokenizer_path).fingerprint
     for row in two_stage.rows:
         (launch,) = two_stage.launches(row)
         assert launch["seed"] == str(row.seed)
@@ -98,7 +100,8 @@ def test_each_ledger_row_is_one_launch_of_its_seed(two_stage: Swept) -> None:
         assert outcome["attempt_id"] == row.attempt_id and outcome["val_bpb"] == row.val_bpb
         assert row.attempt_id == f"{row.config_id}-s{row.seed}"
         assert row.artifact_path and Path(row.artifact_path).is_file() and row.artifact_sha256
-        assert row.script_sha256 and row.data_fingerprint and row.wall_s and row.wall_s > 0
+        assert row.script_sha256 and row.wall_s and row.wall_s > 0
+        assert row.data_fingerprint == printed_by_data_check
         assert row.pre_quant_val_bpb is not None and row.pre_quant_val_bpb != row.val_bpb
 
 
@@ -110,6 +113,7 @@ def test_each_attempt_has_one_offline_wandb_run_with_group_config_and_summary(tw
         assert {f"seed:{row.seed}", f"stage:{row.stage}", "sweep:two-stage"} <= set(run.tags)
         assert run.config["STANDIN_LOG"] == row.params["STANDIN_LOG"] and run.config["seed"] == row.seed
         assert run.config["script_sha256"] == row.script_sha256 and run.config["data_fingerprint"]
+        assert run.config["STANDIN_SLEEP"] == 0  # the space's YAML types: numbers stay numbers
         assert run.summary["val_bpb"] == row.val_bpb and run.summary["val_loss"] == row.val_loss
         assert run.summary["artifact_bytes"] == row.artifact_bytes and run.summary["code_bytes"] == row.code_bytes
         assert run.summary["train_s"] == pytest.approx(row.train_time_ms / 1000)  # type: ignore[operator]
@@ -146,6 +150,7 @@ def test_trainer_failures_are_recorded_with_their_reason_and_the_sweep_finishes(
         assert len(faults.launches(row)) == 1  # a trainer failure is never retried
         run = faults.run_of(row)
         assert run.exit_code == 1 and run.summary["status"] == "failed"
+        assert run.config["NUM_LAYERS"] == 9 and run.config["STANDIN_FAULT"] == row.params["STANDIN_FAULT"]
     nan_steps = [h["step"] for h in faults.run_of(ran["nan:100"]).history if "train_loss" in h]
     assert max(nan_steps) == 100  # stopped at the first NaN, not at the end of the log
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sweeper.tune.secrets import MASK, Redactor, is_secret_name, without_secrets
-from sweeper.tune.tracking import RunIdentity, TrialTracker, resolve_mode, scrubbed_config, sync_offline_runs
+from sweeper.secrets import MASK, Redactor, is_secret_name, without_secrets
+from sweeper.tune.tracking import RunIdentity, TrialTracker, scrubbed_config, sync_offline_runs
+from sweeper.wandb_env import resolve_mode
 from sweeper.wandb_offline import find_offline_runs, read_offline_run
 
 SECRET = "0123456789abcdef0123456789abcdef01234567"
@@ -36,9 +37,26 @@ def test_redactor_masks_values_and_secret_keys_at_any_depth() -> None:
 def test_mode_is_offline_without_a_key_and_online_with_one(no_netrc: None) -> None:
     assert resolve_mode(None, {}) == "offline"
     assert resolve_mode(None, {"WANDB_API_KEY": SECRET}) == "online"
+
+
+def test_an_explicit_mode_wins_and_wandb_mode_wins_over_it(no_netrc: None) -> None:
     assert resolve_mode("offline", {"WANDB_API_KEY": SECRET}) == "offline"
-    assert resolve_mode("online", {}) == "offline"  # asked for online, but there is no key
+    assert resolve_mode("online", {}) == "online"  # a key we cannot see may exist; the tracker falls back
+    assert resolve_mode("disabled", {"WANDB_API_KEY": SECRET}) == "disabled"
     assert resolve_mode(None, {"WANDB_API_KEY": SECRET, "WANDB_MODE": "disabled"}) == "disabled"
+    assert resolve_mode("online", {"WANDB_MODE": "dryrun"}) == "offline"  # W&B's old name for offline
+
+
+def test_online_without_a_key_falls_back_to_an_offline_run(no_netrc: None, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    identity = RunIdentity(run_id="o-s1-x", project="p", group="o", job_type="screen", name="o-s1", tags=[], config={})
+    tracker = TrialTracker(identity, "online", tmp_path)
+    assert tracker.mode == "offline" and tracker.run_id == "o-s1-x"
+    tracker.finish({"status": "finished"}, ok=True)
+    (path,) = find_offline_runs(tmp_path)
+    assert read_offline_run(path).summary["status"] == "finished"
 
 
 def test_mode_finds_a_key_in_netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,8 +137,9 @@ def test_two_gloo_ranks_give_the_single_process_result() -> None:
     single, single_chunks = run_ttt(
         val_tokens(4 * CHUNK + 5), ttt_batch_seqs=8
     )  # one step per epoch either way
-    out = mp.get_context("fork").SimpleQueue()
-    mp.start_processes(_ttt_worker, args=(2, _free_port(), out), nprocs=2, start_method="fork")
+    # spawn, not fork: forking after torch's OpenMP pool has run deadlocks the children (seen in CI)
+    out = mp.get_context("spawn").SimpleQueue()
+    mp.start_processes(_ttt_worker, args=(2, _free_port(), out), nprocs=2, start_method="spawn")
     results = {
         r: (loss, torch.tensor(chunks, dtype=torch.float64)) for r, loss, chunks in (out.get(), out.get())
     }

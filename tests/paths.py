@@ -1,8 +1,7 @@
-"""Where the repository and the shared reference material live (CI clones shared/ beside the repo)."""
+"""Where the repository and its vendored test fixtures live; tests never read outside the repository."""
 
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures" / "pg-records"
+FIXTURES = REPO / "tests" / "fixtures" / "pg-records"
 TRAINER = REPO / "trainer" / "train_gpt.py"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sweeper.candidates import Budget, CandidateReport, sweep_candidates
@@ -51,7 +52,7 @@ def preflight(
                              "axis that can change the size (learning rates and the like cannot)")
         console.print(table)
         for note in sorted({p.note for p in predictions if p.note}):
-            console.print(f"[yellow]note:[/] {note}", highlight=False)
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if over:
         raise fail(f"{len(over)} of {len(predictions)} configs predicted over the "
                    f"{space.limits.artifact_bytes:,}-byte limit; a sweep skips them without using a GPU")
@@ -79,11 +80,12 @@ def candidates(
 
 
 def _params(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
+    """`k=v ...` escaped for a rich cell (a value like `[/]` is text, never markup)."""
+    return escape(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-")
 
 
 def _prediction_table(name: str, predictions: list[Prediction]) -> Table:
-    table = Table(title=f"Preflight: {name}")
+    table = Table(title=f"Preflight: {escape(name)}")
     for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"),
                             ("format", "left"), ("basis", "left"), ("model B", "right"), ("code B", "right"),
                             ("artifact B", "right"), ("headroom B", "right"), ("fits", "center")]:
@@ -105,7 +107,7 @@ def _mark(budget: Budget, fmt: str) -> str:
 
 def _candidate_table(report: CandidateReport) -> Table:
     limits = report.limits
-    table = Table(title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, train "
+    table = Table(title=f"Candidates: {escape(report.sweep)} (limits {limits.artifact_bytes:,} B, train "
                         f"{limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
     for column, justify in [("#", "right"), ("config", "left"), ("params", "left"), ("seeds", "right"),
                             ("mean val_bpb", "right"), ("std", "right"), ("max artifact B", "right"),

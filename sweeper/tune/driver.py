@@ -19,11 +19,15 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 
 from sweeper.candidates import Candidate, rank_candidates
 from sweeper.data.check import dataset_fingerprint
@@ -32,8 +36,9 @@ from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
 from sweeper.preflight import script_sha256, sweep_preflight
 from sweeper.space import SearchSpace, parse_space
 from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
-from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
+from sweeper.sweepdir import SweepDir, SweepLock, claim_sweep_dir, resolve_sweep, sweep_name_problem
 from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, preflight_skip_reason, read_outcome
+from sweeper.tune.proctree import reap_recorded
 from sweeper.tune.progress import ProgressCallback
 from sweeper.tune.recording import AttemptRecorder, LedgerCallback
 from sweeper.tune.session import ray_session
@@ -100,8 +105,11 @@ class Driver:
                           "runs fall back to offline if W&B refuses them; `pgolf sync` uploads them later",
                           highlight=False)
         self.recorder = AttemptRecorder(self.ledger, self.context)
-        for stale in sweep.trials_dir.glob(f"*/{LOCK_FILE}"):  # trials die with their driver
-            stale.unlink(missing_ok=True)
+        # This driver holds the sweep's lock, so an earlier driver is dead: its trials died with it,
+        # except trainer ranks in their own sessions, reaped here (this node; a relaunch reaps on its own).
+        for trial_dir in sweep.trials_dir.glob("*/"):
+            reap_recorded(trial_dir)
+            (trial_dir / LOCK_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
         return self
@@ -234,16 +242,19 @@ def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,
     """The sweep directory and the space to run: a new directory, or the stored space on resume.
 
     `space` must be resolved (absolute paths); a resumed sweep keeps the space it started with."""
+    problem = None if name is None else sweep_name_problem(name)
+    if problem:
+        raise UsageError(f"--name {problem}")
     if not resume:
         space.check_paths()
-        sweep = unused_sweep_dir(root, name or space.name).create()
+        sweep = claim_sweep_dir(root, name or space.name).create()
         sweep.space_yaml.write_text(space.to_yaml())
         return sweep, space
     sweep = resolve_sweep(name or space.name, root)
     stored = parse_space(sweep.space_yaml.read_text(), source=str(sweep.space_yaml))
     if stored != space:
-        console.print(f"[yellow]note:[/] space {space.name} changed since sweep {sweep.name} started; "
-                      f"resuming with the stored {sweep.space_yaml}", highlight=False)
+        console.print("[yellow]note:[/] " + escape(f"space {space.name} changed since sweep {sweep.name} started; "
+                                                   f"resuming with the stored {sweep.space_yaml}"), highlight=False)
     stored.check_paths()
     return sweep, stored
 
@@ -252,9 +263,25 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
               resume: bool = False, console: Console | None = None) -> SweepReport:
     """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end."""
     console = console or Console()
-    sweep, space = open_sweep(space, root, name, resume, console)
-    with ray_session(address), Driver(sweep, space, console) as driver:
-        return driver.run()
+    with ray_session(address):
+        sweep, space = open_sweep(space, root, name, resume, console)
+        with _set_up(sweep, space, console, created=not resume) as driver:
+            return driver.run()
+
+
+@contextmanager
+def _set_up(sweep: SweepDir, space: SearchSpace, console: Console, created: bool) -> Iterator[Driver]:
+    """Hold the sweep's one-driver lock around a Driver; a new sweep that fails before its Driver
+    exists (e.g. its data cannot be read) leaves no folder behind (the next try keeps its name)."""
+    try:
+        with SweepLock(sweep):
+            driver = Driver(sweep, space, console)
+            created = False
+            with driver:
+                yield driver
+    finally:
+        if created:
+            shutil.rmtree(sweep.path, ignore_errors=True)
 
 
 def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, address: str | None = None,
@@ -270,5 +297,5 @@ def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, addr
         raise UsageError(f"--config {config_id}: no such config in sweep {sweep.name} (configs: {known})")
     space = parse_space(sweep.space_yaml.read_text(), source=str(sweep.space_yaml))
     space.check_paths()
-    with ray_session(address), Driver(sweep, space, console) as driver:
+    with ray_session(address), _set_up(sweep, space, console, created=False) as driver:
         return driver.report(complete=driver.add_seeds(config, n))

@@ -14,7 +14,7 @@ import pytest
 
 from sweeper.errors import LedgerError
 from sweeper.ledger import MIGRATIONS, AttemptRow, Ledger, SweepRow
-from sweeper.sweepdir import SweepDir, latest_sweep, list_sweeps, resolve_sweep, sweeps_root, unused_sweep_dir
+from sweeper.sweepdir import SweepDir, latest_sweep, list_sweeps, resolve_sweep, sweeps_root, claim_sweep_dir
 from tests.paths import REPO
 
 
@@ -181,5 +181,6 @@ def test_sweep_dir_layout_and_unused_names(tmp_path: Path) -> None:
     sweep = SweepDir(tmp_path / "demo").create()
     assert sweep.trial_log("a1") == tmp_path / "demo/trials/a1/trial.log"
     assert sweep.wandb_dir.is_dir() and sweep.tune_dir.is_dir()
-    assert unused_sweep_dir(tmp_path, "demo").name == "demo-2"
-    assert unused_sweep_dir(tmp_path, "fresh").name == "fresh"
+    assert claim_sweep_dir(tmp_path, "demo").name == "demo-2"
+    assert claim_sweep_dir(tmp_path, "demo").name == "demo-3"  # demo-2 was just claimed (created)
+    assert claim_sweep_dir(tmp_path, "fresh").name == "fresh" and (tmp_path / "fresh").is_dir()

@@ -16,7 +16,8 @@ import json
 import math
 import random
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -155,7 +156,7 @@ class SearchSpace(StrictModel):
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, seeds: list[int]) -> list[int]:
-        duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
+        duplicates = sorted(s for s, n in Counter(seeds).items() if n > 1)
         if duplicates:
             raise ValueError(f"duplicate seed(s) {duplicates}")
         return seeds
@@ -191,9 +192,10 @@ class SearchSpace(StrictModel):
         """One random draw of the non-enumerated params (the random-search distribution)."""
         return {k: draw(p, rng) for k, p in self.params.items() if not is_enumerated(p, self.search.algorithm)}
 
-    def corner_points(self) -> list[dict[str, Scalar]]:
-        """Every enumerable value and both ends of every range: what preflight checks up front."""
-        return _cross({k: axis_ends(p) for k, p in self.params.items()})
+    def corner_points(self, keys: Collection[str] | None = None) -> list[dict[str, Scalar]]:
+        """Every enumerable value and both ends of every range (of the params in `keys`, default all):
+        what preflight checks up front."""
+        return _cross({k: axis_ends(p) for k, p in self.params.items() if keys is None or k in keys})
 
     def config_values(self, params: Mapping[str, Scalar]) -> dict[str, Scalar]:
         """The fixed env plus one config's swept values, with their YAML types (W&B's config)."""

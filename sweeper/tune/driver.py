@@ -242,9 +242,6 @@ def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,
     """The sweep directory and the space to run: a new directory, or the stored space on resume.
 
     `space` must be resolved (absolute paths); a resumed sweep keeps the space it started with."""
-    problem = None if name is None else sweep_name_problem(name)
-    if problem:
-        raise UsageError(f"--name {problem}")
     if not resume:
         space.check_paths()
         sweep = claim_sweep_dir(root, name or space.name).create()
@@ -263,6 +260,9 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
               resume: bool = False, console: Console | None = None) -> SweepReport:
     """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end."""
     console = console or Console()
+    problem = None if name is None else sweep_name_problem(name)
+    if problem:  # before Ray starts or anything is written
+        raise UsageError(f"--name {problem}")
     with ray_session(address):
         sweep, space = open_sweep(space, root, name, resume, console)
         with _set_up(sweep, space, console, created=not resume) as driver:

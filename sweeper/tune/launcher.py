@@ -131,8 +131,13 @@ class TrainerProcess:
             write_record(self.spec.work_dir / RECORD_FILE, self._record)
 
     def _watch_tree(self, every_s: float = 1.0) -> None:
+        """Record the tree while torchrun runs; once it has exited, whatever of the trainer is left (a
+        helper or rank holding the output pipe open, so the output never ends) is killed."""
         while not self._exited.wait(every_s):
-            self._note_tree()
+            if self._proc.poll() is None:
+                self._note_tree()
+            else:
+                kill_marked(self.mark, grace_s=2.0)
 
     def next_line(self, timeout: float) -> str | None:
         """The next output line; None at end of output. Raises `queue.Empty` after `timeout` s."""

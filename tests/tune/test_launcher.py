@@ -200,3 +200,17 @@ def _recorded(path: Path) -> set[int]:
         return {p.pid for p in TreeRecord.model_validate_json(path.read_text()).processes}
     except (OSError, ValueError):
         return set()
+
+
+def test_output_ends_when_the_trainer_exits_even_if_a_helper_holds_the_pipe(tmp_path: Path) -> None:
+    script = ("import subprocess, sys\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
+              "print('child', child.pid, flush=True)\n")
+    process = TrainerProcess(_spec(tmp_path, script))
+    child = _child_pid(process)
+    try:
+        _drain(process, timeout=60)  # raises queue.Empty if the output never ends
+        assert process.stop() == 0 and _wait_gone(child)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)

@@ -27,7 +27,6 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from sweeper.errors import SpaceError
 from sweeper.secrets import is_secret_name, secret_shape
 from sweeper.space_errors import first_problem, yaml_problem
-from sweeper.sweepdir import sweep_name_problem
 from sweeper.space_params import (
     ChoiceParam,
     GridParam,
@@ -41,6 +40,7 @@ from sweeper.space_params import (
     draw,
     is_enumerated,
 )
+from sweeper.sweepdir import sweep_name_problem
 from sweeper.wandb_env import Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

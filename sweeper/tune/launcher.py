@@ -26,7 +26,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from sweeper.secrets import Redactor, without_secrets
-from sweeper.tune.proctree import MARK_ENV, RECORD_FILE, TreeRecord, descendants, identify, kill_marked, write_record
+from sweeper.tune.proctree import (
+    MARK_ENV,
+    RECORD_FILE,
+    TreeRecord,
+    descendants,
+    identify,
+    kill_marked,
+    write_record,
+)
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 _EOF = None

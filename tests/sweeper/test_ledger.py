@@ -14,7 +14,7 @@ import pytest
 
 from sweeper.errors import LedgerError
 from sweeper.ledger import MIGRATIONS, AttemptRow, Ledger, SweepRow
-from sweeper.sweepdir import SweepDir, latest_sweep, list_sweeps, resolve_sweep, sweeps_root, claim_sweep_dir
+from sweeper.sweepdir import SweepDir, claim_sweep_dir, latest_sweep, list_sweeps, resolve_sweep, sweeps_root
 from tests.paths import REPO
 
 

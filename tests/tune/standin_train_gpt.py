@@ -39,8 +39,8 @@ def main() -> int:
         return 0
     fault, _, value = os.environ.get("STANDIN_FAULT", "").partition(":")
     if fault == "orphan":
-        helper = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
-                                   f"signal.SIG_IGN); time.sleep({float(value)})"], start_new_session=True)
+        code = f"import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep({float(value)})"
+        helper = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
         (out / "orphan.pid").write_text(str(helper.pid))
     for name in filter(None, os.environ.get("STANDIN_ECHO", "").split(",")):
         print(f"echo {name}={os.environ.get(name)}", flush=True)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sweeper.errors import SpaceError
 from sweeper.ledger import AttemptRow, Ledger
 from sweeper.space import Limits, parse_space
+from sweeper.space_yaml import read_space_text
 from sweeper.sweepdir import SweepDir
 
 
@@ -72,9 +73,9 @@ def sweep_candidates(sweep: SweepDir) -> CandidateReport:
     with Ledger(sweep.ledger_path, create=False) as ledger:
         attempts = ledger.attempts()
         space_yaml = next((s.space_yaml for s in ledger.sweeps() if s.space_yaml), "")
-    if not space_yaml and sweep.space_yaml.is_file():
-        space_yaml = sweep.space_yaml.read_text()
     try:
+        if not space_yaml and sweep.space_yaml.is_file():
+            space_yaml = read_space_text(sweep.space_yaml)
         limits = parse_space(space_yaml, source=str(sweep.space_yaml)).limits if space_yaml else Limits()
     except SpaceError:
         limits = Limits()

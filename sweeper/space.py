@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sweeper.errors import SpaceError
 from sweeper.secrets import is_secret_name
-from sweeper.space_errors import first_problem, yaml_problem
+from sweeper.space_errors import first_problem
 from sweeper.space_params import (
     ChoiceParam,
     GridParam,
@@ -39,6 +39,7 @@ from sweeper.space_params import (
     draw,
     is_enumerated,
 )
+from sweeper.space_yaml import load_yaml, read_space_text
 from sweeper.wandb_env import Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -289,10 +290,7 @@ SPACE_PARTS = (Resources, Search, Asha, Limits, Wandb, ChoiceParam, UniformParam
 
 def parse_space(text: str, source: str = "<space>") -> SearchSpace:
     """Validate YAML text; any problem becomes one SpaceError line `source: key: why`."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpaceError(f"{source}: {yaml_problem(exc)}") from None
+    data = load_yaml(text, source)
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise SpaceError(f"{source}: the top level must be a mapping (name, data_path, params, ...), got {kind}")
@@ -308,11 +306,7 @@ def load_space(path: Path, base_dir: Path | None = None) -> SearchSpace:
     The script must exist (it defines what a config means); the data paths are checked by
     `check_paths` when a sweep actually launches, so spaces for other machines still load.
     """
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise SpaceError(f"{path}: cannot read space file ({exc.strerror or exc})") from None
-    space = parse_space(text, source=str(path)).resolved(base_dir or Path.cwd())
+    space = parse_space(read_space_text(Path(path)), source=str(path)).resolved(base_dir or Path.cwd())
     if not space.script.is_file():
         raise SpaceError(f"{path}: script: {space.script} does not exist")
     return space

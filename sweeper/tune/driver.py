@@ -31,6 +31,7 @@ from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
 from sweeper.preflight import script_sha256, sweep_preflight
 from sweeper.space import SearchSpace, parse_space
+from sweeper.space_yaml import read_space_text
 from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
 from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
 from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, preflight_skip_reason, read_outcome
@@ -240,7 +241,7 @@ def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,
         sweep.space_yaml.write_text(space.to_yaml())
         return sweep, space
     sweep = resolve_sweep(name or space.name, root)
-    stored = parse_space(sweep.space_yaml.read_text(), source=str(sweep.space_yaml))
+    stored = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     if stored != space:
         console.print(f"[yellow]note:[/] space {space.name} changed since sweep {sweep.name} started; "
                       f"resuming with the stored {sweep.space_yaml}", highlight=False)
@@ -268,7 +269,7 @@ def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, addr
     if config is None:
         known = ", ".join(c.config_id for c in configs) or "none"
         raise UsageError(f"--config {config_id}: no such config in sweep {sweep.name} (configs: {known})")
-    space = parse_space(sweep.space_yaml.read_text(), source=str(sweep.space_yaml))
+    space = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     space.check_paths()
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.report(complete=driver.add_seeds(config, n))

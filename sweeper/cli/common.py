@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +55,9 @@ def friendly_errors(func: F) -> F:
             raise fail(f"file not found: {exc.filename or exc}", 2) from None
         except PermissionError as exc:
             raise fail(f"permission denied: {exc.filename or exc}", 2) from None
+        except OSError as exc:  # a path of the wrong kind (a directory, a file where a folder should be)
+            where = f": {exc.filename}" if exc.filename else ""
+            raise fail(f"{(exc.strerror or str(exc)).lower()}{where}", 2) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
@@ -61,9 +65,21 @@ def friendly_errors(func: F) -> F:
 
 
 def print_json(data: Any) -> None:
-    """Machine-readable output on stdout (no rich markup, no wrapping)."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Machine-readable output on stdout (no rich markup, no wrapping): strict JSON, where a NaN or
+    infinite number (a diverged loss) is `null`, since JSON has no such numbers."""
+    sys.stdout.write(json.dumps(strict_json(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def strict_json(data: Any) -> Any:
+    """`data` with every non-finite float replaced by None (containers copied)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict_json(value) for value in data]
+    return data
 
 
 @contextmanager

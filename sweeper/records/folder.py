@@ -9,9 +9,11 @@ which is an error: repeated runs of one seed are not independent samples.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from sweeper.records import tokenizers
 from sweeper.records.repeats import deduplicate
 from sweeper.records.submission_file import choose_submission, read_submission
 from sweeper.records.legality import LogScan, scan_lines
-from sweeper.runlog import RunResult
+from sweeper.runlog import MAX_LINE_CHARS, RunResult
 from sweeper.records.schema import Fingerprint, RecordCandidate, SeedRun
 from sweeper.records.verdict import Finding
 
@@ -39,10 +41,12 @@ class LoadedLog:
     scan: LogScan
 
     @classmethod
-    def of(cls, data: bytes, path: str) -> LoadedLog:
-        """Scan a log's bytes (undecodable bytes replaced); `path` is how findings name it."""
-        scan = scan_lines(data.decode("utf-8", errors="replace").splitlines(), path)
-        return cls(path=path, sha256=hashlib.sha256(data).hexdigest(), scan=scan)
+    def read(cls, file: Path, path: str) -> LoadedLog:
+        """Scan a log file in bounded memory (undecodable bytes replaced); `path` is how findings name it.
+        Raises OSError if it cannot be read."""
+        digest = hashlib.sha256()
+        scan = scan_lines(_lines(file, digest), path)
+        return cls(path=path, sha256=digest.hexdigest(), scan=scan)
 
     @property
     def seed(self) -> int | None:
@@ -120,6 +124,23 @@ def read_record_folder(path: Path | str, submission_file: str | None = None, *, 
     )
 
 
+def _lines(file: Path, digest: Any) -> Iterator[str]:
+    """The lines of a file, read block by block (each line with its end), hashing every byte read;
+    a line is held to MAX_LINE_CHARS characters until its end arrives."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    partial = ""
+    with file.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            lines = (partial + decoder.decode(block)).splitlines(keepends=True)
+            partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+            yield from lines
+            partial = partial[: MAX_LINE_CHARS + 1]
+    partial += decoder.decode(b"", final=True)
+    if partial:
+        yield partial
+
+
 def _read_bytes(path: Path, root: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -135,7 +156,10 @@ def _load_log(root: Path, path: Path, notes: list[str]) -> LoadedLog | None:
     if path.suffix not in LOG_SUFFIXES or path.name in NOT_LOGS:
         return None
     rel = path.relative_to(root).as_posix()
-    log = LoadedLog.of(_read_bytes(path, root), rel)
+    try:
+        log = LoadedLog.read(path, rel)
+    except OSError as exc:
+        raise RecordError(f"cannot read {rel} in {root}: {exc.strerror or exc}") from None
     result = log.scan.result
     if result.val_loss is None or result.val_bpb is None:
         if path.suffix == ".log":

@@ -103,7 +103,7 @@ def _resolve(sweep: SweepDir, recorded: str | None, what: str) -> Path:
 
 def _load(path: Path, name: str) -> LoadedLog:
     try:
-        return LoadedLog.of(path.read_bytes(), name)
+        return LoadedLog.read(path, name)
     except OSError as exc:
         raise RecordError(f"cannot read {path}: {exc.strerror or exc}") from None
 

@@ -53,8 +53,8 @@ def test_the_trainer_script_refuses_a_bad_env_in_one_line_and_writes_nothing(
     blocker = tmp_path / "taken"
     blocker.write_text("a file where the output folder should go\n")
     out, expected = {
-        "output-dir-is-a-file": (blocker, f"OUTPUT_DIR='{blocker}' cannot be created (File exists"),
-        "output-dir-under-a-file": (blocker / "sub", f"OUTPUT_DIR='{blocker / 'sub'}' cannot be created (Not a directory"),
+        "output-dir-is-a-file": (blocker, f"OUTPUT_DIR='{blocker}' cannot be created: a file is in the way"),
+        "output-dir-under-a-file": (blocker / "sub", f"OUTPUT_DIR='{blocker / 'sub'}' cannot be created: a file is in the way"),
         "bad-integer": (tmp_path / "out", "NUM_LAYERS must be an integer, got 'two'"),
     }[case]
     env = tiny_env(demo_data, out, **({"NUM_LAYERS": "two"} if case == "bad-integer" else {}))

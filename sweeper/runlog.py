@@ -19,16 +19,14 @@ from __future__ import annotations
 import codecs
 import copy
 import math
-import os
-import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sweeper.errors import LogParseError
+from sweeper.runlog_file import read_log_blocks
 from sweeper.runlog_grammar import (
     LogEvent,
     ScoreEvent,
@@ -45,7 +43,6 @@ ARTIFACT_CAP_BYTES = 16_000_000
 FAILED_EVAL_MARGIN_BPB = 0.05  # a later score this much worse than an earlier one is a failed eval
 MAX_LINE_CHARS = 64 * 1024  # longer lines are cut: no log line is this long, and memory stays bounded
 MAX_CURVE_POINTS = 4096  # a curve longer than this keeps every 2nd, 4th, ... point (bounded memory)
-BINARY_SNIFF_BYTES = 8192  # a file whose first bytes hold NULs or mostly control bytes is not a text log
 # The `pgolf log --json` contract: exactly these keys, in this order.
 SUMMARY_KEYS = ("file", "seed", "label", "val_loss", "val_bpb", "eval_time_ms", "artifact_bytes", "code_bytes",
                 "model_bytes", "train_time_ms", "steps", "step_avg_ms", "runs", "warnings")
@@ -387,38 +384,6 @@ def parse_log(path: str | Path) -> RunResult:
         parser.feed_chunk(decoder.decode(block))
     parser.feed_chunk(decoder.decode(b"", final=True))
     return parser.result()
-
-
-def read_log_blocks(path: Path, block_size: int = 1 << 20) -> Iterator[bytes]:
-    """The bytes of a regular, text-looking file, block by block (see `parse_log` for the errors)."""
-    try:
-        kind = stat.S_IFMT(os.stat(path).st_mode)
-        if kind != stat.S_IFREG:
-            raise LogParseError(f"cannot read log {path}: {_FILE_KINDS.get(kind, 'not a regular file')}")
-        with path.open("rb") as handle:
-            block = handle.read(block_size)
-            if looks_binary(block[:BINARY_SNIFF_BYTES]):
-                raise LogParseError(f"cannot read log {path}: a binary file, not a text log")
-            while block:
-                yield block
-                block = handle.read(block_size)
-    except FileNotFoundError:
-        raise LogParseError(f"cannot read log {path}: no such file") from None
-    except OSError as exc:
-        raise LogParseError(f"cannot read log {path}: {exc.strerror or exc}") from None
-
-
-_FILE_KINDS = {stat.S_IFDIR: "it is a directory", stat.S_IFIFO: "it is a FIFO (named pipe), not a file",
-               stat.S_IFCHR: "it is a character device, not a file", stat.S_IFBLK: "it is a block device, not a file",
-               stat.S_IFSOCK: "it is a socket, not a file"}
-
-
-def looks_binary(head: bytes) -> bool:
-    """A NUL byte, or more than 30% control bytes other than tab/CR/LF/FF/ESC, in the first bytes."""
-    if b"\x00" in head:
-        return True
-    control = sum(1 for byte in head if byte < 32 and byte not in b"\t\r\n\x0c\x1b")
-    return control > 0.3 * len(head)
 
 
 __all__ = ["SUMMARY_KEYS", "LogEvent", "LogParser", "RunResult", "ScoreEvent", "SizeEvent", "StopEvent", "TrainEvent",

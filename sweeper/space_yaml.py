@@ -40,7 +40,7 @@ class _StrictLoader(yaml.SafeLoader):
 def load_yaml(text: str, source: str) -> Any:
     """The YAML document in `text`; any problem is a SpaceError `source: ...` (one line)."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise SpaceError(f"{source}: {yaml_problem(exc)}") from None
     except RecursionError:

@@ -50,8 +50,8 @@ def check_folder(
     for log in folder.logs:
         notes += [f"{log.path}: {warning}" for warning in log.scan.result.warnings]
     if folder.non_record and not non_record:
-        notes.append(f"{folder.submission_name} declares track {folder.track!r}: pass --non-record to check it "
-                     "without the 10-minute limits")
+        said = f"{source} declares" if folder.submission.get("track") else "its parent folder names"
+        notes.append(f"{said} track {folder.track!r}: pass --non-record to check it without the 10-minute limits")
     legality = {log.path: log.scan.findings for log in folder.logs}
     repeats = [_not_counted(finding, log.path)
                for log in folder.repeats

@@ -17,6 +17,7 @@ from sweeper.records.verdict import ClaimCheck, ClaimValue
 
 SCORE_FIELDS = {**dict.fromkeys(MEAN_BPB_KEYS, "val_bpb"), **dict.fromkeys(MEAN_LOSS_KEYS, "val_loss")}
 COUNT_KEYS = ("bytes_total", "bytes_code")
+NEGATIVE_WHAT = {"std": "standard deviation", "count": "byte count", "time": "time"}
 ENTRY_FIELDS = ("val_bpb", "val_loss", "artifact_bytes", "bytes_total", "steps", "train_time_s", "train_time_ms",
                 "eval_time_s", "eval_time_ms")
 
@@ -50,7 +51,7 @@ def _problem(value: Any, kind: str) -> str | None:
     if kind == "score" and value <= 0:
         return f"impossible: a score is a positive number, not {value}"
     if kind in ("std", "count", "time") and value < 0:
-        return f"impossible: negative {dict(std='standard deviation', count='byte count', time='time')[kind]} {value}"
+        return f"impossible: negative {NEGATIVE_WHAT[kind]} {value}"
     if kind == "count" and value != int(value):
         return f"impossible: a byte count is a whole number, not {value}"
     return None

@@ -20,12 +20,12 @@ from typing import Any
 
 from sweeper.errors import RecordError
 from sweeper.records import tokenizers
-from sweeper.records.repeats import deduplicate
-from sweeper.records.submission_file import choose_submission, read_submission
 from sweeper.records.legality import LogScan, scan_lines
-from sweeper.runlog import MAX_LINE_CHARS, RunResult
+from sweeper.records.repeats import deduplicate
 from sweeper.records.schema import Fingerprint, RecordCandidate, SeedRun
+from sweeper.records.submission_file import choose_submission, read_submission
 from sweeper.records.verdict import Finding
+from sweeper.runlog import MAX_LINE_CHARS, RunResult
 
 LOG_SUFFIXES = (".log", ".txt")
 NOT_LOGS = {"requirements.txt"}

@@ -31,8 +31,8 @@ from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
 from sweeper.preflight import script_sha256, sweep_preflight
 from sweeper.space import SearchSpace, parse_space
-from sweeper.space_yaml import read_space_text
 from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
+from sweeper.space_yaml import read_space_text
 from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
 from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, preflight_skip_reason, read_outcome
 from sweeper.tune.progress import ProgressCallback

@@ -145,7 +145,7 @@ def test_a_budget_violation_in_a_repeated_seed_log_is_still_reported(tmp_path: P
 
 def test_the_counted_repeat_is_the_one_the_per_seed_claim_describes(tmp_path: Path) -> None:
     folder = _repeated(tmp_path, {"seed_results": {"2": {"val_bpb": 1.22}}})
-    code, report = _json(folder)
+    _, report = _json(folder)
     assert [s["file"] for s in report["seeds"]] == ["rerun/train_seed2_rerun.log", "train_seed1.log",
                                                     "train_seed3.log"]
     repeated = next(v for v in report["violations"] if v["code"] == "repeated_seed")
@@ -154,11 +154,11 @@ def test_the_counted_repeat_is_the_one_the_per_seed_claim_describes(tmp_path: Pa
 
 def test_the_counted_repeat_is_the_one_that_gives_the_claimed_mean(tmp_path: Path) -> None:
     mean = round((1.2071 + 1.2200 + 1.2093) / 3, 4)
-    code, report = _json(_repeated(tmp_path, {"val_bpb": mean}))
+    _, report = _json(_repeated(tmp_path, {"val_bpb": mean}))
     assert "rerun/train_seed2_rerun.log" in [s["file"] for s in report["seeds"]]
     assert next(c for c in report["claims"] if c["field"] == "val_bpb")["ok"]
 
 
 def test_without_claims_the_log_named_for_the_seed_is_counted(tmp_path: Path) -> None:
-    code, report = _json(_repeated(tmp_path, {}))
+    _, report = _json(_repeated(tmp_path, {}))
     assert "train_seed2.log" in [s["file"] for s in report["seeds"]]

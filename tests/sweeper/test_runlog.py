@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -12,7 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweeper.errors import LogParseError
-from sweeper.runlog import MAX_CURVE_POINTS, MAX_LINE_CHARS, SUMMARY_KEYS, LogParser, RunResult, parse_lines, parse_log
+from sweeper.runlog import (
+    MAX_CURVE_POINTS,
+    MAX_LINE_CHARS,
+    SUMMARY_KEYS,
+    LogParser,
+    RunResult,
+    parse_lines,
+    parse_log,
+)
 
 HEADER = ["seed:1337", "val_loader:shards pattern=/d/fineweb_val_*.bin tokens:62021632"]
 TRAINING = [
@@ -459,7 +468,7 @@ def test_a_long_curve_is_thinned_to_a_bounded_size_and_keeps_its_last_point() ->
     steps = [p.step for p in result.train_curve]
     assert MAX_CURVE_POINTS // 2 <= len(steps) <= MAX_CURVE_POINTS + 1
     assert steps[0] == 1 and steps[-1] == 100_000 and steps == sorted(steps)
-    gaps = {b - a for a, b in zip(steps[:-2], steps[1:-1], strict=True)}
+    gaps = {b - a for a, b in itertools.pairwise(steps[:-1])}
     assert len(gaps) == 1  # evenly spaced
     assert result.steps == 100_000 and result.train_time_ms == 100_000
 

@@ -26,6 +26,7 @@ from sweeper.records.schema import Fingerprint, RecordCandidate, SeedRun
 from sweeper.records.submission_file import choose_submission, read_submission
 from sweeper.records.verdict import Finding
 from sweeper.runlog import MAX_LINE_CHARS, RunResult
+from sweeper.runlog_file import BINARY_SNIFF_BYTES, looks_binary
 
 LOG_SUFFIXES = (".log", ".txt")
 NOT_LOGS = {"requirements.txt"}
@@ -157,6 +158,10 @@ def _load_log(root: Path, path: Path, notes: list[str]) -> LoadedLog | None:
         return None
     rel = path.relative_to(root).as_posix()
     try:
+        with path.open("rb") as handle:
+            if looks_binary(handle.read(BINARY_SNIFF_BYTES)):
+                notes.append(f"{rel}: a binary file, not counted as a train log")
+                return None
         log = LoadedLog.read(path, rel)
     except OSError as exc:
         raise RecordError(f"cannot read {rel} in {root}: {exc.strerror or exc}") from None

@@ -162,3 +162,10 @@ def test_the_counted_repeat_is_the_one_that_gives_the_claimed_mean(tmp_path: Pat
 def test_without_claims_the_log_named_for_the_seed_is_counted(tmp_path: Path) -> None:
     _, report = _json(_repeated(tmp_path, {}))
     assert "train_seed2.log" in [s["file"] for s in report["seeds"]]
+
+
+def test_a_binary_file_named_like_a_log_is_skipped_with_a_note(tmp_path: Path) -> None:
+    folder = records_folder(tmp_path / "rec", _logs(), SUBMISSION)
+    (folder / "model.log").write_bytes(b"\x00\x01\x02" * 1_000_000)
+    code, report = _json(folder)
+    assert code == 0 and "model.log: a binary file, not counted as a train log" in report["notes"]

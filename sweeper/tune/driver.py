@@ -30,6 +30,8 @@ from sweeper.data.check import dataset_fingerprint
 from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
 from sweeper.preflight import script_sha256, sweep_preflight
+from sweeper.records.outlook import SeedPlanner
+from sweeper.records.schema import SignificancePolicy
 from sweeper.space import SearchSpace, parse_space
 from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
 from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
@@ -133,15 +135,33 @@ class Driver:
 
     def replicate(self) -> bool:
         top = [c for c in self._screen_ranking() if all(b.ok is not False for b in c.budgets.values())]
+        if self.space.replicate == "sequential":
+            return self._replicate_sequentially(top[: self.space.replicate_top_k])
         jobs = [Job(params=c.params, seed=seed, stage="replicate")
                 for c in top[: self.space.replicate_top_k] for seed in self.space.seeds[1:]]
         return self._run_jobs("replicate", jobs)
 
+    def _replicate_sequentially(self, configs: list[Candidate]) -> bool:
+        """Rounds of one new seed per config that the seed-economy rule still wants (sweeper.seeds)."""
+        planner = SeedPlanner(self.space.sota or "", SignificancePolicy.named(self.space.policy), self.space.max_seeds)
+        while True:
+            wanted = [c for c in configs
+                      if planner.decide(self.ledger.attempts(config_id=c.config_id, sweep=self.sweep.name)).another_seed]
+            jobs = [Job(params=c.params, seed=self._fresh_seeds(c.config_id, 1)[0], stage="replicate") for c in wanted]
+            if not jobs:
+                return True
+            if not self._run_jobs("replicate", jobs):
+                return False
+
+    def _fresh_seeds(self, config_id: str, n: int) -> list[int]:
+        """`n` seeds this config has not run: the space's first, then 1, 2, ..."""
+        used = {row.seed for row in self.ledger.attempts(config_id=config_id)}
+        return list(itertools.islice((s for s in itertools.chain(self.space.seeds, itertools.count(1))
+                                      if s not in used), n))
+
     def add_seeds(self, config: ConfigRow, n: int) -> bool:
         """`pgolf seeds`: `n` more seeds for one config (the space's unused seeds first, then 1, 2, ...)."""
-        used = {row.seed for row in self.ledger.attempts(config_id=config.config_id)}
-        fresh = (s for s in itertools.chain(self.space.seeds, itertools.count(1)) if s not in used)
-        seeds = list(itertools.islice(fresh, n))
+        seeds = self._fresh_seeds(config.config_id, n)
         return self._run_jobs("manual", [Job(params=config.params, seed=s, stage="manual") for s in seeds])
 
     def report(self, complete: bool) -> SweepReport:

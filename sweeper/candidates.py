@@ -75,6 +75,7 @@ class CandidateReport(BaseModel):
     limits: Limits
     candidates: list[Candidate]
     max_seeds: int = Field(default=SearchSpace.model_fields["max_seeds"].default, description="the space's seed budget")
+    sota: str | None = Field(default=None, description="the space's `sota:` (the default of --sota)")
 
 
 def rank_candidates(attempts: Iterable[AttemptRow], limits: Limits) -> list[Candidate]:
@@ -107,7 +108,7 @@ def sweep_candidates(sweep: SweepDir) -> CandidateReport:
     limits = space.limits if space else Limits()
     report = CandidateReport(sweep=sweep.name, limits=limits, candidates=rank_candidates(attempts, limits))
     if space is not None:
-        report.max_seeds = space.max_seeds
+        report.max_seeds, report.sota = space.max_seeds, space.sota
     return report
 
 

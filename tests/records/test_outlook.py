@@ -3,12 +3,15 @@ that tells the sequential replicate stage whether a config gets another seed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from scipy import stats
+from typer.testing import CliRunner
 
 from sweeper.candidates import sweep_candidates
+from sweeper.cli import app
 from sweeper.errors import RecordError, SpaceError
 from sweeper.ledger import AttemptRow, Ledger, SweepRow
 from sweeper.records.outlook import SeedPlanner, add_significance
@@ -16,6 +19,9 @@ from sweeper.records.schema import SignificancePolicy
 from sweeper.space import parse_space
 from sweeper.sweepdir import SweepDir
 from tests.paths import FIXTURES
+from tests.sweeper.cli_output import one_error_line
+
+runner = CliRunner()
 
 SP1024 = 1.6885
 README = SignificancePolicy.named("readme")
@@ -103,3 +109,24 @@ def test_a_sequential_space_without_a_sota_is_refused_in_one_line() -> None:
     assert "\n" not in message and "sota: replicate: sequential tests each config against the SOTA" in message
     space = parse_space(text + "sota: 1.2244bpb\nmax_seeds: 6\n", source="space.yaml")
     assert (space.replicate, space.max_seeds, space.sota) == ("sequential", 6, "1.2244bpb")
+
+
+def test_candidates_cli_shows_significance_columns_and_json(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, [row("A", s, v) for s, v in ((1, 2.060), (2, 2.061), (3, 2.0605))])
+    result = runner.invoke(app, ["candidates", str(sweep.path), "--sota", "2.0727", "--json"])
+    assert result.exit_code == 0, result.output
+    sig = json.loads(result.stdout)["candidates"][0]["significance"]
+    assert sig["passes"] is True and sig["units"] == "nats" and sig["more_seeds"] == 0
+    assert {"delta_nats", "delta_bpb", "p", "bar_val_loss", "bar_val_bpb", "seeds_needed", "p_reach"} <= set(sig)
+    table = runner.invoke(app, ["candidates", str(sweep.path), "--sota", "2.0727", "--policy", "frontier"],
+                          env={"COLUMNS": "250"})
+    assert table.exit_code == 0, table.output
+    assert "Δ nats" in table.stdout and "bar val_bpb" in table.stdout and "-0.01220" in table.stdout
+    assert "frontier policy, alpha 0.25" in table.stdout
+
+
+def test_candidates_cli_with_a_bad_sota_is_one_error_line(tmp_path: Path) -> None:
+    sweep = _sweep(tmp_path, [row("A", 1, 2.06)])
+    result = runner.invoke(app, ["candidates", str(sweep.path), "--sota", "1.2244"])
+    assert result.exit_code != 0
+    assert "looks like a val_bpb" in one_error_line(result.stderr)

@@ -16,7 +16,7 @@ from sweeper.records import tokenizers
 from sweeper.records.schema import Fingerprint, SeedRun, SignificancePolicy, SotaReference
 from sweeper.records.significance import assess, frame
 from sweeper.records.sota import resolve_sota
-from sweeper.seeds import Decision, SequentialRule, outlook
+from sweeper.seeds import Decision, SequentialRule
 
 
 def _fingerprint(val_loss: float, val_bpb: float, data: str) -> Fingerprint:
@@ -35,19 +35,13 @@ def seed_runs(seeds: Sequence[int], val_losses: Sequence[float | None], val_bpbs
 def candidate_significance(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePolicy,
                            max_seeds: int) -> CandidateSignificance:
     """Delta (nats and bpb), p, bar to beat and seed outlook of one config's seeds."""
-    result = assess(seeds, sota, policy)
-    units, _, sample, ratio, comparison = frame(seeds, sota, policy)
-    view = outlook(sample, comparison, max_seeds, min_seeds=policy.min_seeds)
-    bar_loss = bar_bpb = None
-    if view.bar is not None:
-        bar_loss, bar_bpb = (view.bar, view.bar / ratio) if units == "nats" else (view.bar * ratio, view.bar)
+    result = assess(seeds, sota, policy, max_seeds)
     return CandidateSignificance(
-        policy=policy.kind, alpha=policy.alpha, units=units, sota_source=sota.source,
+        policy=policy.kind, alpha=policy.alpha, units=result.comparable_units or "bpb", sota_source=sota.source,
         delta_nats=result.delta_nats or 0.0, delta_bpb=result.delta_bpb or 0.0, p=result.p,
-        passes=bool(result.passes) and len(seeds) >= policy.min_seeds, bar_val_loss=bar_loss, bar_val_bpb=bar_bpb,
-        p_reach=view.p_reach, seeds_needed=view.seeds_needed,
-        more_seeds=None if view.seeds_needed is None else max(view.seeds_needed - len(seeds), 0),
-        max_seeds=max_seeds)
+        passes=bool(result.passes) and len(seeds) >= policy.min_seeds, bar_val_loss=result.bar_val_loss,
+        bar_val_bpb=result.bar_val_bpb, p_reach=result.p_reach, seeds_needed=result.seeds_needed,
+        more_seeds=result.more_seeds, max_seeds=max_seeds)
 
 
 def _candidate_seeds(candidate: Candidate, sweep: str) -> list[SeedRun]:

@@ -16,8 +16,10 @@ from typing import Literal, NamedTuple
 from pydantic import BaseModel, Field
 
 from sweeper.records.schema import SeedRun, SignificancePolicy, SotaReference
-from sweeper.seeds import Comparison
+from sweeper.seeds import Comparison, Outlook, outlook
 from sweeper.ttest import TTest, one_sample_less, welch_less
+
+DEFAULT_MAX_SEEDS = 8  # the seed budget an outlook plans for when no space says (SearchSpace.max_seeds)
 
 __all__ = ["Framing", "SignificanceResult", "TTest", "assess", "frame", "one_sample_less", "untested", "welch_less"]
 
@@ -46,6 +48,14 @@ class SignificanceResult(BaseModel):
     test: str | None = Field(default=None, description="one-sample t-test or Welch two-sample t-test")
     sota_source: str | None = None
     statement: str
+    bar_val_loss: float | None = Field(default=None, description="the mean val_loss these seeds must reach for "
+                                                                 "p = alpha (their count and spread)")
+    bar_val_bpb: float | None = Field(default=None, description="the same bar in bpb (the seeds' own ratio)")
+    p_reach: float | None = Field(default=None, description="chance that max_seeds seeds reach p < alpha, "
+                                                            "if the observed mean and spread are the truth")
+    seeds_needed: int | None = Field(default=None, description="fewest seeds with 80% power; None: not reachable")
+    more_seeds: int | None = Field(default=None, description="seeds_needed minus the seeds run")
+    max_seeds: int | None = None
 
 
 def untested(seeds: Sequence[SeedRun], policy: SignificancePolicy) -> SignificanceResult:
@@ -85,8 +95,10 @@ def frame(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePol
     return Framing(units, why, sample, ratio, comparison)
 
 
-def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePolicy) -> SignificanceResult:
-    """Test the seeds' scores against `sota` under `policy`, choosing nats or bpb by the fingerprints."""
+def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePolicy,
+           max_seeds: int = DEFAULT_MAX_SEEDS) -> SignificanceResult:
+    """Test the seeds' scores against `sota` under `policy`, choosing nats or bpb by the fingerprints,
+    with the seed outlook (bar to beat, seeds needed) of `sweeper.seeds` in both units."""
     n = len(seeds)
     units, why, sample, ratio, comparison = frame(seeds, sota, policy)
     reference = sota.val_losses if units == "nats" else sota.val_bpbs
@@ -108,6 +120,7 @@ def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePo
         alpha=policy.alpha,
         sota_source=sota.source,
         statement="",
+        **_outlook(outlook(sample, comparison, max_seeds, policy.min_seeds), units, ratio),
     )
     if n < 2:
         result.passes = False
@@ -124,6 +137,16 @@ def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePo
     result.t, result.p, result.df, result.test, result.passes = test.t, test.p, test.df, name, passes
     result.statement = _statement(result, units, ref_mean, margin, len(reference), welch) + " " + why
     return result
+
+
+def _outlook(view: Outlook, units: str, ratio: float) -> dict[str, float | int | None]:
+    """The outlook's fields of SignificanceResult, the bar in nats and bpb."""
+    bar_loss = bar_bpb = None
+    if view.bar is not None:
+        bar_loss, bar_bpb = (view.bar, view.bar / ratio) if units == "nats" else (view.bar * ratio, view.bar)
+    more = None if view.seeds_needed is None else max(view.seeds_needed - view.n, 0)
+    return {"bar_val_loss": bar_loss, "bar_val_bpb": bar_bpb, "p_reach": view.p_reach,
+            "seeds_needed": view.seeds_needed, "more_seeds": more, "max_seeds": view.max_seeds}
 
 
 def _units(seeds: Sequence[SeedRun], sota: SotaReference) -> tuple[Literal["nats", "bpb"], str]:

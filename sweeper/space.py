@@ -4,7 +4,8 @@ A space says which `train_gpt.py` to run, on which data, with which fixed env, w
 variables to sweep, the seeds, the search algorithm and the limits a record must respect. Every
 Parameter Golf script is configured by env vars, so a "config" is just an env mapping: the fixed
 `env` plus one value per swept parameter. Seeds are a separate axis: screen every config on
-`seeds[0]`, then re-run the best `replicate_top_k` configs on the remaining seeds. The swept
+`seeds[0]`, then re-run the best `replicate_top_k` configs on the remaining seeds (or, with
+`replicate: sequential`, one seed at a time against `sota`, up to `max_seeds`). The swept
 parameter types live in `space_params`, the error messages in `space_errors`.
 """
 

@@ -3,7 +3,8 @@
 Stages. `screen` runs every config on `seeds[0]` (grid/random configs are planned up front and
 preflighted, so an over-limit config gets a `skipped` row and no trial; Optuna configs are
 preflighted inside their trial). `replicate` then runs the best `replicate_top_k` screened configs
-with no known budget violation on the remaining seeds. `manual` is `pgolf seeds`.
+with no known budget violation on the remaining seeds (`replicate: sequential`: one seed per round
+until `sweeper.records.outlook.SeedPlanner` passes or stops the config). `manual` is `pgolf seeds`.
 
 Resume is ledger-driven rather than `Tuner.restore`: the plan is deterministic (config ids are
 hashes of the env, random draws come from `search.seed`), an attempt is `<config_id>-s<seed>`, and

@@ -120,8 +120,7 @@ def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePo
         alpha=policy.alpha,
         sota_source=sota.source,
         statement="",
-        **_outlook(outlook(sample, comparison, max_seeds, policy.min_seeds), units, ratio),
-    )
+    ).model_copy(update=_outlook(outlook(sample, comparison, max_seeds, policy.min_seeds), units, ratio))
     if n < 2:
         result.passes = False
         result.statement = f"{n} seed(s): a t-test needs at least 2 distinct seeds. {why}"

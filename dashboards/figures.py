@@ -67,7 +67,8 @@ def curves(view: SweepView, metric: CurveMetric) -> go.Figure | None:
     index = {c.config_id: i for i, c in enumerate(view.configs)}
     fig = go.Figure()
     for band in bands:
-        _add_band(fig, band, names.get(band.config_id, label(band.config_id)), charts.color(index.get(band.config_id, 0)))
+        name = names.get(band.config_id, label(band.config_id))
+        _add_band(fig, band, name, charts.color(index.get(band.config_id, 0)))
     return charts.styled(fig, f"{METRIC_TITLES[metric]} by config (mean ± std over seeds)", "step", metric)
 
 

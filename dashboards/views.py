@@ -96,7 +96,8 @@ class SweepView(BaseModel):
     curves: list[CurveBand] = []
     seed_curves: list[SeedSeries] = []
     sota: str | None = None
-    sota_val_bpb: float | None = Field(default=None, description="SOTA mean in bpb (the seeds' ratio when given in nats)")
+    sota_val_bpb: float | None = Field(default=None,
+                                       description="SOTA mean in bpb (the seeds' ratio when given in nats)")
 
     @property
     def attempts(self) -> list[AttemptView]:

@@ -127,7 +127,7 @@ class SearchSpace(StrictModel):
     replicate_top_k: int = Field(default=2, ge=0)
     replicate: Literal["fixed", "sequential"] = "fixed"  # sequential: one seed at a time (sweeper.seeds)
     max_seeds: int = Field(default=8, ge=3, le=64, description="sequential replicate: seeds per config at most")
-    sota: str | None = Field(default=None, description="the record to beat: a records folder, 2.0727 (nats) or 1.2244bpb")
+    sota: str | None = Field(default=None, description="record to beat: a records folder, 2.0727 (nats), 1.2244bpb")
     policy: Literal["readme", "frontier"] = "readme"
     search: Search = Search()
     asha: Asha | None = None

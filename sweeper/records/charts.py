@@ -49,7 +49,8 @@ def report_figures(verdict: Verdict, results: Mapping[int, RunResult]) -> list[g
     losses = [v for c in train for v in c.values if math.isfinite(v)]
     sized = [s for s in seeds if s.artifact_bytes is not None]
     return [scores,
-            charts.seed_curves(train, "Training loss per seed", "train_loss (nats)", y_range=charts.robust_range(losses)),
+            charts.seed_curves(train, "Training loss per seed", "train_loss (nats)",
+                               y_range=charts.robust_range(losses)),
             charts.seed_curves(val, "In-training validation per seed (pre-quant)", "val_bpb"),
             charts.headroom([f"seed {s.seed}" for s in sized], [s.artifact_bytes or 0 for s in sized],
                      [charts.text(s.file) for s in sized], verdict.limits.artifact_bytes, "Artifact bytes per seed")]

@@ -146,9 +146,12 @@ class Driver:
         """Rounds of one new seed per config that the seed-economy rule still wants (sweeper.seeds)."""
         planner = SeedPlanner(self.space.sota or "", SignificancePolicy.named(self.space.policy), self.space.max_seeds)
         while True:
-            wanted = [c for c in configs
-                      if planner.decide(self.ledger.attempts(config_id=c.config_id, sweep=self.sweep.name)).another_seed]
-            jobs = [Job(params=c.params, seed=self._fresh_seeds(c.config_id, 1)[0], stage="replicate") for c in wanted]
+            rows = {c.config_id: self.ledger.attempts(config_id=c.config_id, sweep=self.sweep.name) for c in configs}
+            wanted = [c for c in configs if planner.decide(rows[c.config_id]).another_seed]
+            # an attempt a killed driver left unfinished is re-run (resume) before any fresh seed
+            unfinished = {c.config_id: [r.seed for r in rows[c.config_id] if r.status not in TERMINAL] for c in wanted}
+            jobs = [Job(params=c.params, seed=(unfinished[c.config_id] or self._fresh_seeds(c.config_id, 1))[0],
+                        stage="replicate") for c in wanted]
             if not jobs:
                 return True
             if not self._run_jobs("replicate", jobs):

@@ -27,7 +27,8 @@ def test_sequential_replicate_adds_seeds_one_at_a_time_and_stops_on_the_rule(
     assert report.complete
     with Ledger(report.path / "ledger.sqlite", create=False) as ledger:
         rows = ledger.attempts()
-    seeds = {log: sorted(r.seed for r in rows if r.params["STANDIN_LOG"] == str(log)) for log in (BASELINE_LOG, SEQ2048_LOG)}
+    seeds = {log: sorted(r.seed for r in rows if r.params["STANDIN_LOG"] == str(log))
+             for log in (BASELINE_LOG, SEQ2048_LOG)}
     assert seeds == {BASELINE_LOG: [1, 2, 3], SEQ2048_LOG: [1, 2, 3]}
     assert all(r.status == "finished" for r in rows)
     assert sorted(r.stage for r in rows) == ["replicate"] * 4 + ["screen"] * 2

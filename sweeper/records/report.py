@@ -93,8 +93,9 @@ def outlook_lines(sig: SignificanceResult) -> list[str]:
     if sig.seeds_needed is None:
         lines.append("Seeds needed: not reachable at the observed mean and spread (within 30 seeds).")
     else:
+        more = "it passes already" if sig.passes else f"{sig.more_seeds} more"
         lines.append(f"Seeds needed for 80% power at the observed mean and spread: {sig.seeds_needed} "
-                     f"({sig.more_seeds} more); chance that {sig.max_seeds} seeds pass: {sig.p_reach:.0%}.")
+                     f"({more}); chance that {sig.max_seeds} seeds pass: {sig.p_reach:.0%}.")
     return lines
 
 

@@ -134,6 +134,8 @@ def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePo
         name = "one-sided one-sample t-test"
     passes = not math.isnan(test.p) and test.p < policy.alpha
     result.t, result.p, result.df, result.test, result.passes = test.t, test.p, test.df, name, passes
+    if passes and n >= policy.min_seeds:
+        result.more_seeds = 0  # it passes already; seeds_needed stays the planning figure (80% power)
     result.statement = _statement(result, units, ref_mean, margin, len(reference), welch) + " " + why
     return result
 

@@ -8,10 +8,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from sweeper.candidates import Budget, CandidateReport, sweep_candidates
+from sweeper.candidates import Budget, CandidateReport, CandidateSignificance, sweep_candidates
 from sweeper.cli import app
 from sweeper.cli.common import console, fail, friendly_errors, print_json, progress_bars
+from sweeper.cli.record_cmd import AlphaOption, PolicyName, PolicyOption, SotaOption
 from sweeper.preflight import Prediction, preflight_configs, sweep_preflight
+from sweeper.records.outlook import add_significance
+from sweeper.records.schema import SignificancePolicy
 from sweeper.space import load_space
 from sweeper.sweepdir import resolve_sweep, sweeps_root
 
@@ -65,9 +68,17 @@ def candidates(
     as_json: JsonOption = False,
     out: OutOption = None,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the best N configs.")] = None,
+    sota: SotaOption = None,
+    policy: PolicyOption = PolicyName.readme,
+    alpha: AlphaOption = None,
 ) -> None:
-    """Rank a sweep's configs by mean post-quant val_bpb, with seed count, std and budget verdicts."""
+    """Rank a sweep's configs by mean post-quant val_bpb, with seed count, std and budget verdicts.
+
+    Against a SOTA (--sota, else the space's `sota:`) each config also gets its delta in nats and bpb, p under
+    --policy, the bar its mean must reach, and how many more seeds it needs (80% power at the observed spread)."""
     report = sweep_candidates(resolve_sweep(sweep, sweeps_root(out)))
+    if sota or report.sota:
+        add_significance(report, sota or report.sota or "", SignificancePolicy.named(policy.value, alpha))
     if top is not None:
         report.candidates = report.candidates[:top]
     if as_json:
@@ -109,11 +120,35 @@ def _candidate_table(report: CandidateReport) -> Table:
                         f"{limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
     for column, justify in [("#", "right"), ("config", "left"), ("params", "left"), ("seeds", "right"),
                             ("mean val_bpb", "right"), ("std", "right"), ("max artifact B", "right"),
-                            ("train s", "right"), ("eval s", "right")]:
+                            ("train s", "right"), ("eval s", "right"),
+                            *((name, "right") for name in SIGNIFICANCE_COLUMNS
+                              if any(c.significance for c in report.candidates))]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for c in report.candidates:
         std = "-" if c.std_val_bpb is None else f"{c.std_val_bpb:.5f}"
         table.add_row(str(c.rank), c.config_id, _params(c.params), str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
                       _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
-                      _mark(c.budgets["eval_s"], "{:.1f}"))
+                      _mark(c.budgets["eval_s"], "{:.1f}"), *_significance_cells(c.significance))
+    if any(c.significance for c in report.candidates):
+        first = next(c.significance for c in report.candidates if c.significance)
+        table.caption = (f"vs SOTA {first.sota_source}, {first.policy} policy, alpha {first.alpha:g}; delta = mean - "
+                         f"SOTA; bar = the mean val_loss/val_bpb these seeds must reach for p < alpha; more seeds: "
+                         f"to 80% power at the observed spread (P = chance that {report.max_seeds} seeds pass)")
     return table
+
+
+SIGNIFICANCE_COLUMNS = ("Δ nats", "Δ bpb", "p", "bar val_loss", "bar val_bpb", "more seeds")
+
+
+def _significance_cells(sig: CandidateSignificance | None) -> list[str]:
+    if sig is None:
+        return []
+    p = "-" if sig.p is None else (f"[green]{sig.p:.3g}[/]" if sig.passes else f"{sig.p:.3g}")
+    more = "-" if sig.more_seeds is None else f"+{sig.more_seeds}"
+    if sig.p_reach is not None:
+        more += f" (P {sig.p_reach:.0%})"
+    return [f"{sig.delta_nats:+.5f}", f"{sig.delta_bpb:+.5f}", p, _num(sig.bar_val_loss), _num(sig.bar_val_bpb), more]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.5f}"

@@ -17,6 +17,7 @@ import lzma
 import math
 import os
 import random
+import struct
 import subprocess
 import sys
 import time
@@ -126,7 +127,7 @@ class Hyperparameters:
     late_qat_threshold: float = _bounded(0.5, 0.0, 1.0)  # int5 fake-quant once LR scale < this (0: off)
     # Export (stack-spec 5): int5 GPTQ on GPTQ_CALIB_BATCHES training batches read inside the cap's reserve.
     quant: str = _one_of("int5_gptq", "int8")  # baseline: int8
-    compressor: str = _one_of("auto", "zstd", "lzma", "brotli", "zlib")  # auto: smallest of the first 3
+    compressor: str = _one_of("auto", "zstd", "lzma", "brotli", "zlib", "rans")  # auto: smallest but zlib
     gptq_reserve_ms: float = _bounded(14_000.0, 0.0)  # R0329 reserved 14 s and used 6.8 s on 8xH100
     gptq_calib_batches: int = _bounded(64, 1)
     prune_to_fit: bool = True  # over 16,000,000 bytes: zero the cheapest int5 +-1 codes until it fits
@@ -199,7 +200,7 @@ class Hyperparameters:
     def codecs(self) -> tuple[str, ...]:
         if self.compressor != "auto":
             return (self.compressor,)
-        return tuple(c for c in ("zstd", "lzma", "brotli") if c in CODECS)
+        return tuple(c for c in ("zstd", "lzma", "brotli", "rans") if c in CODECS)
 
     @property
     def val_batch_seqs(self) -> int:  # per rank: VAL_BATCH_SIZE is split like a training step
@@ -922,6 +923,181 @@ def compress_state_dict(state_dict: Mapping[str, Tensor], hp: Hyperparameters) -
     """The artifact blob and its format label (e.g. `int5_gptq+lzma`), without GPTQ or pruning."""
     _, blob, codec, _ = pack_artifact(quantize_state_dict(state_dict, hp.quant), hp.codecs)
     return blob, f"{hp.quant}+{codec}"
+
+# --- Entropy coder (COMPRESSOR=rans): the int codes by interleaved rANS, the rest by lzma or brotli -------
+# The codes of all quantised matrices form one symbol stream cut into up to RANS_LANES interleaved rANS lanes
+# (Duda 2013, arXiv 1311.2540): each coding step is one numpy operation over every lane, so a loop of
+# ~numel/4096 steps codes the model. Static model, stored in the blob: per tensor role (blocks.*.mlp.fc, ...)
+# rows and columns are clustered into classes (the encoder picks how many by total cost, classes included)
+# and each (role, row class, column class) context has one histogram. A crc32, the lengths and the lanes'
+# final states (back at RANS_LOW) check the blob: a damaged one raises instead of decoding a wrong model.
+RANS_MAGIC, RANS_HEADER = b"PGR1", struct.Struct("<4sIIIII")  # magic, crc32, side, model, lanes, words
+RANS_PROB_BITS, RANS_LOW, RANS_LANES = 15, 1 << 16, 4096  # frequencies sum to 2^15; states in [2^16, 2^32)
+RANS_CLASS_OPTIONS = ((1, 1), (4, 1), (8, 1), (4, 4), (8, 4), (16, 8))  # (row classes, column classes)
+
+def rans_coded(qsd: Mapping[str, QuantEntry]) -> list[str]:
+    """The entries coded by rANS (int codes with row scales), in stream order."""
+    return sorted(n for n, e in qsd.items() if e.scale is not None and e.data.dtype == torch.int8)
+
+def rans_roles(names: Sequence[str]) -> list[list[int]]:
+    """Indices of the coded tensors grouped by role (the name without layer numbers), sorted by role."""
+    roles: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        roles.setdefault(".".join(p for p in n.split(".") if not p.isdigit()), []).append(i)
+    return [roles[r] for r in sorted(roles)]
+
+def rans_histograms(keys: np.ndarray, sym: np.ndarray, n: int) -> np.ndarray:
+    """(n, 256) symbol counts of each key."""
+    return np.bincount((keys.astype(np.int64) * 256 + sym).ravel(), minlength=n * 256).reshape(n, 256)
+
+def rans_cluster(counts: np.ndarray, k: int, rounds: int = 4) -> np.ndarray:
+    """Cluster items (rows or columns, by their symbol counts) into k histograms: start from quantiles of
+    mean |code|, then move every item to the histogram that codes it in the fewest bits (Lloyd)."""
+    counts = counts.astype(float)
+    rank = np.argsort(np.argsort(counts @ np.abs(np.arange(256) - 128.0), kind="stable"), kind="stable")
+    cls = rank * k // max(len(counts), 1)
+    for _ in range(rounds if k > 1 else 0):
+        hist = np.stack([counts[cls == j].sum(0) for j in range(k)]) + 1e-3
+        cls = np.argmin(counts @ -np.log2(hist / hist.sum(1, keepdims=True)).T, axis=1)
+    return cls.astype(np.uint8)
+
+def rans_role_model(sym: list[np.ndarray]) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Row and column classes of one role's tensors: the option of least data + model + class bits."""
+    best: tuple[float, int, int, np.ndarray, np.ndarray] | None = None
+    for r, c in RANS_CLASS_OPTIONS:
+        rows = rans_cluster(np.concatenate([rans_histograms(np.arange(len(s))[:, None], s, len(s)) for s in sym]), r)
+        cols = rans_cluster(np.concatenate([rans_histograms(np.arange(s.shape[1]), s, s.shape[1]) for s in sym]), c)
+        starts = np.cumsum([0] + [s.shape[0] for s in sym]), np.cumsum([0] + [s.shape[1] for s in sym])
+        counts = sum(rans_histograms(rows[starts[0][i]:starts[0][i + 1], None] * c
+                                     + cols[None, starts[1][i]:starts[1][i + 1]], s, r * c) for i, s in enumerate(sym))
+        p = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        bits = -(counts * np.log2(np.where(counts > 0, p, 1))).sum() + 12 * (counts > 0).sum() \
+            + len(rows) * math.log2(r) + len(cols) * math.log2(c)
+        if best is None or bits < best[0]:
+            best = (bits, r, c, rows, cols)
+    return best[1:]
+
+def rans_static_context(shapes: list[tuple[int, int]], roles: list[list[int]], classes: np.ndarray,
+                        row_cls: np.ndarray, col_cls: np.ndarray, lanes: int) -> tuple[np.ndarray, int]:
+    """Context id of every stream position, laid out (steps, lanes); padding gets the last id (returned + 1)."""
+    parts, base, r_at, c_at = [None] * len(shapes), 0, np.cumsum([0] + [r for r, _ in shapes]), \
+        np.cumsum([0] + [c for _, c in shapes])
+    for members, (r, c) in zip(roles, classes.tolist()):
+        for i in members:
+            rows, cols = row_cls[r_at[i]:r_at[i + 1]].astype(np.int32), col_cls[c_at[i]:c_at[i + 1]]
+            parts[i] = (base + rows[:, None] * c + cols[None, :]).ravel()
+        base += r * c
+    ctx = np.concatenate(parts or [np.zeros(0, np.int32)]).astype(np.int32)
+    steps = -(-len(ctx) // lanes)
+    return np.pad(ctx, (0, steps * lanes - len(ctx)), constant_values=base).reshape(lanes, steps).T, base + 1
+
+def rans_frequencies(ctx: np.ndarray, sym: np.ndarray, contexts: int) -> np.ndarray:
+    """Per context, the symbol counts scaled to sum to 2^RANS_PROB_BITS, every seen symbol >= 1."""
+    counts = rans_histograms(ctx, sym, contexts).astype(np.int64)
+    total = counts.sum(1, keepdims=True)
+    freq = np.where(counts > 0, np.maximum(counts * (1 << RANS_PROB_BITS) // np.maximum(total, 1), 1), 0)
+    used = np.nonzero(total[:, 0])[0]  # the largest entry absorbs the rounding
+    freq[used, freq[used].argmax(1)] += (1 << RANS_PROB_BITS) - freq[used].sum(1)
+    return freq.astype(np.uint16)
+
+def rans_encode(sym: np.ndarray, ctx: np.ndarray, freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sym, ctx: (steps, lanes). Codes backwards; returns the lanes' final states and the 16-bit words
+    in the order the decoder reads them (by step, then lane)."""
+    f = freq.astype(np.uint64).ravel()
+    start = (np.cumsum(freq, 1, dtype=np.uint64) - freq).ravel()
+    x, chunks = np.full(sym.shape[1], RANS_LOW, np.uint64), []
+    for t in range(len(sym) - 1, -1, -1):
+        i = ctx[t].astype(np.int64) * 256 + sym[t]
+        fs = f[i]
+        out = x >= fs << np.uint64(32 - RANS_PROB_BITS)  # renormalise: x stays below 2^32 after coding
+        chunks.append((x[out] & np.uint64(0xFFFF)).astype(np.uint16))
+        x[out] >>= np.uint64(16)
+        x = (x // fs << np.uint64(RANS_PROB_BITS)) + x % fs + start[i]
+    return x.astype(np.uint32), np.concatenate(chunks[::-1] or [np.zeros(0, np.uint16)])
+
+def rans_decode(ctx: np.ndarray, freq: np.ndarray, states: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Inverse of rans_encode: symbols (steps, lanes); checks that the stream is used up exactly."""
+    m, sums = 1 << RANS_PROB_BITS, freq.sum(1, dtype=np.int64)
+    if ((sums != 0) & (sums != m)).any():
+        raise ValueError("artifact is corrupted: an rANS frequency table does not sum to 2^15")
+    filled = np.where(sums[:, None] == 0, np.eye(1, 256, dtype=np.int64) * m, freq)  # unused contexts
+    lut = np.repeat(np.tile(np.arange(256, dtype=np.uint8), len(freq)), filled.ravel())  # slot -> symbol
+    f, start = filled.ravel(), (np.cumsum(filled, 1) - filled).ravel()
+    x, pos, sym = states.astype(np.int64), 0, np.empty(ctx.shape, np.uint8)
+    for t in range(len(ctx)):
+        c = ctx[t].astype(np.int64)
+        slot = x & (m - 1)
+        sym[t] = s = lut[c * m + slot]
+        i = c * 256 + s
+        x = f[i] * (x >> RANS_PROB_BITS) + slot - start[i]
+        low = np.nonzero(x < RANS_LOW)[0]
+        if pos + len(low) > len(words):
+            raise ValueError("artifact is corrupted: the rANS word stream ends early")
+        x[low] = (x[low] << 16) | words[pos:pos + len(low)]
+        pos += len(low)
+    if pos != len(words) or (x != RANS_LOW).any():
+        raise ValueError("artifact is corrupted: the rANS lanes do not end in their initial state")
+    return sym
+
+def rans_pack(raw: bytes) -> bytes:
+    """serialize_quantized bytes -> PGR1 blob: header, side (everything but the codes, by the smaller of
+    lzma/brotli), lzma(model: class counts, row/column classes, frequency tables), lane states, words."""
+    qsd = deserialize_quantized(raw)
+    names = rans_coded(qsd)
+    sym = [(qsd[n].data.numpy().astype(np.int16) + 128).astype(np.uint8) for n in names]
+    roles, models = rans_roles(names), []
+    row_cls, col_cls = [np.zeros(0, np.uint8)] * len(sym), [np.zeros(0, np.uint8)] * len(sym)
+    for members in roles:
+        r, c, rows, cols = rans_role_model([sym[i] for i in members])
+        models.append((r, c))
+        row_at, col_at = np.cumsum([0] + [len(sym[i]) for i in members]), np.cumsum([0] + [sym[i].shape[1] for i in members])
+        for j, i in enumerate(members):
+            row_cls[i], col_cls[i] = rows[row_at[j]:row_at[j + 1]], cols[col_at[j]:col_at[j + 1]]
+    classes = np.array(models, np.uint8).reshape(-1, 2)
+    row_all, col_all = np.concatenate(row_cls or [np.zeros(0, np.uint8)]), np.concatenate(col_cls or [np.zeros(0, np.uint8)])
+    stream = np.concatenate([s.ravel() for s in sym] or [np.zeros(0, np.uint8)])
+    lanes = int(min(RANS_LANES, max(1, len(stream) // 2048)))  # >= 2048 steps: the final states are overhead
+    ctx, contexts = rans_static_context([s.shape for s in sym], roles, classes, row_all, col_all, lanes)
+    grid = np.pad(stream, (0, ctx.size - len(stream)), constant_values=128).reshape(lanes, -1).T
+    freq = rans_frequencies(ctx, grid, contexts)
+    states, words = rans_encode(grid, ctx, freq)
+    stripped = serialize_quantized({n: dataclasses.replace(e, data=e.data[:0].clone()) if n in names else e
+                                    for n, e in qsd.items()})
+    side = min((CODECS[c][1](stripped) for c in ("lzma", "brotli") if c in CODECS), key=len)
+    model = lzma.compress(b"".join(a.tobytes() for a in (classes, row_all, col_all, freq)), preset=9)
+    body = side + model + states.tobytes() + words.tobytes()
+    return RANS_HEADER.pack(RANS_MAGIC, zlib.crc32(body), len(side), len(model), lanes, len(words)) + body
+
+def rans_unpack(blob: bytes) -> bytes:
+    """PGR1 blob -> the serialize_quantized bytes it was made from; a damaged blob raises ValueError."""
+    if len(blob) < RANS_HEADER.size:
+        raise ValueError(f"artifact is truncated: {len(blob)} bytes, shorter than the rANS header")
+    _, crc, n_side, n_model, lanes, n_words = RANS_HEADER.unpack_from(blob)
+    body, expected = memoryview(blob)[RANS_HEADER.size:], n_side + n_model + 4 * lanes + 2 * n_words
+    if len(body) != expected:
+        raise ValueError(f"artifact is truncated or padded: {len(blob)} bytes, its header says "
+                         f"{RANS_HEADER.size + expected}")
+    if zlib.crc32(body) != crc:
+        raise ValueError("artifact is corrupted: crc32 mismatch")
+    side = bytes(body[:n_side])
+    qsd = deserialize_quantized(next(u for m, _, u in CODECS.values() if side.startswith(m))(side))
+    names = rans_coded(qsd)
+    roles, shapes = rans_roles(names), [(len(qsd[n].scale), qsd[n].data.shape[1]) for n in names]
+    model = np.frombuffer(lzma.decompress(body[n_side:n_side + n_model]), np.uint8)
+    classes = model[:2 * len(roles)].reshape(-1, 2)
+    n_rows, n_cols = sum(r for r, _ in shapes), sum(c for _, c in shapes)
+    row_cls, col_cls = np.split(model[2 * len(roles):2 * len(roles) + n_rows + n_cols], [n_rows])
+    ctx, contexts = rans_static_context(shapes, roles, classes, row_cls, col_cls, lanes)
+    freq = model[2 * len(roles) + n_rows + n_cols:].view(np.uint16).reshape(contexts, 256)
+    states = np.frombuffer(body[n_side + n_model:n_side + n_model + 4 * lanes], np.uint32)
+    words = np.frombuffer(body[n_side + n_model + 4 * lanes:], np.uint16).astype(np.int64)
+    stream = rans_decode(ctx, freq, states, words).T.ravel()
+    for n, (r, c), at in zip(names, shapes, np.cumsum([0] + [r * c for r, c in shapes])):
+        codes = (stream[at:at + r * c].astype(np.int16) - 128).astype(np.int8).reshape(r, c)
+        qsd[n] = dataclasses.replace(qsd[n], data=torch.from_numpy(codes))
+    return serialize_quantized(qsd)
+
+CODECS["rans"] = (RANS_MAGIC, rans_pack, rans_unpack)
 
 
 # -----------------------------------------------------------------------------------------------

@@ -925,18 +925,14 @@ def compress_state_dict(state_dict: Mapping[str, Tensor], hp: Hyperparameters) -
     return blob, f"{hp.quant}+{codec}"
 
 # --- Entropy coder (COMPRESSOR=rans): the int codes by interleaved rANS, the rest by lzma or brotli -------
-# The codes of all quantised matrices form one symbol stream cut into up to RANS_LANES interleaved rANS lanes
-# (Duda 2013, arXiv 1311.2540): each coding step is one numpy operation over every lane, so a loop of
-# ~numel/4096 steps codes the model. Static model, stored in the blob: per tensor role (blocks.*.mlp.fc, ...)
-# rows and columns are clustered into classes (the encoder picks how many by total cost, classes included)
-# and each (role, row class, column class) context has one histogram. A crc32, the lengths and the lanes'
-# final states (back at RANS_LOW) check the blob: a damaged one raises instead of decoding a wrong model.
+# All codes form one stream in RANS_LANES interleaved rANS lanes (Duda 2013, arXiv 1311.2540): one numpy
+# step per symbol of every lane. Stored static model: per role, rows and columns clustered into classes,
+# one histogram per (role, row class, column class). crc32, lengths and final states check the blob.
 RANS_MAGIC, RANS_HEADER = b"PGR1", struct.Struct("<4sIIIII")  # magic, crc32, side, model, lanes, words
 RANS_PROB_BITS, RANS_LOW, RANS_LANES = 15, 1 << 16, 4096  # frequencies sum to 2^15; states in [2^16, 2^32)
 RANS_CLASS_OPTIONS = ((1, 1), (4, 1), (8, 1), (4, 4), (8, 4), (16, 8))  # (row classes, column classes)
 
-def rans_coded(qsd: Mapping[str, QuantEntry]) -> list[str]:
-    """The entries coded by rANS (int codes with row scales), in stream order."""
+def rans_coded(qsd: Mapping[str, QuantEntry]) -> list[str]:  # int codes with row scales, stream order
     return sorted(n for n, e in qsd.items() if e.scale is not None and e.data.dtype == torch.int8)
 
 def rans_roles(names: Sequence[str]) -> list[list[int]]:
@@ -951,8 +947,7 @@ def rans_histograms(keys: np.ndarray, sym: np.ndarray, n: int) -> np.ndarray:
     return np.bincount((keys.astype(np.int64) * 256 + sym).ravel(), minlength=n * 256).reshape(n, 256)
 
 def rans_cluster(counts: np.ndarray, k: int, rounds: int = 4) -> np.ndarray:
-    """Cluster items (rows or columns, by their symbol counts) into k histograms: start from quantiles of
-    mean |code|, then move every item to the histogram that codes it in the fewest bits (Lloyd)."""
+    """k classes of items (rows or columns) by symbol counts: quantiles of mean |code|, then Lloyd rounds."""
     counts = counts.astype(float)
     rank = np.argsort(np.argsort(counts @ np.abs(np.arange(256) - 128.0), kind="stable"), kind="stable")
     cls = rank * k // max(len(counts), 1)
@@ -962,32 +957,32 @@ def rans_cluster(counts: np.ndarray, k: int, rounds: int = 4) -> np.ndarray:
     return cls.astype(np.uint8)
 
 def rans_role_model(sym: list[np.ndarray]) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """Row and column classes of one role's tensors: the option of least data + model + class bits."""
+    """(r, c, row classes, column classes) of a role: the option of least data + table + class bits."""
     best: tuple[float, int, int, np.ndarray, np.ndarray] | None = None
+    row_at, col_at = np.cumsum([0] + [s.shape[0] for s in sym]), np.cumsum([0] + [s.shape[1] for s in sym])
+    by_row = np.concatenate([rans_histograms(np.arange(len(s))[:, None], s, len(s)) for s in sym])
+    by_col = np.concatenate([rans_histograms(np.arange(s.shape[1]), s, s.shape[1]) for s in sym])
     for r, c in RANS_CLASS_OPTIONS:
-        rows = rans_cluster(np.concatenate([rans_histograms(np.arange(len(s))[:, None], s, len(s)) for s in sym]), r)
-        cols = rans_cluster(np.concatenate([rans_histograms(np.arange(s.shape[1]), s, s.shape[1]) for s in sym]), c)
-        starts = np.cumsum([0] + [s.shape[0] for s in sym]), np.cumsum([0] + [s.shape[1] for s in sym])
-        counts = sum(rans_histograms(rows[starts[0][i]:starts[0][i + 1], None] * c
-                                     + cols[None, starts[1][i]:starts[1][i + 1]], s, r * c) for i, s in enumerate(sym))
+        rows, cols = rans_cluster(by_row, r), rans_cluster(by_col, c)
+        counts = sum(rans_histograms(rows[row_at[i]:row_at[i + 1], None].astype(np.int64) * c
+                                     + cols[col_at[i]:col_at[i + 1]], s, r * c) for i, s in enumerate(sym))
         p = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-        bits = -(counts * np.log2(np.where(counts > 0, p, 1))).sum() + 12 * (counts > 0).sum() \
-            + len(rows) * math.log2(r) + len(cols) * math.log2(c)
-        if best is None or bits < best[0]:
-            best = (bits, r, c, rows, cols)
+        bits = (-(counts * np.log2(np.where(counts > 0, p, 1))).sum() + 12 * (counts > 0).sum()
+                + len(rows) * math.log2(r) + len(cols) * math.log2(c))
+        best = min(best or (bits + 1, 0, 0, rows, cols), (bits, r, c, rows, cols), key=lambda b: b[0])
     return best[1:]
 
-def rans_static_context(shapes: list[tuple[int, int]], roles: list[list[int]], classes: np.ndarray,
-                        row_cls: np.ndarray, col_cls: np.ndarray, lanes: int) -> tuple[np.ndarray, int]:
-    """Context id of every stream position, laid out (steps, lanes); padding gets the last id (returned + 1)."""
-    parts, base, r_at, c_at = [None] * len(shapes), 0, np.cumsum([0] + [r for r, _ in shapes]), \
-        np.cumsum([0] + [c for _, c in shapes])
-    for members, (r, c) in zip(roles, classes.tolist()):
+def rans_contexts(shapes: list[tuple[int, int]], roles: list[list[int]], classes: np.ndarray,
+                  row_cls: np.ndarray, col_cls: np.ndarray, lanes: int) -> tuple[np.ndarray, int]:
+    """Context id of every stream position laid out (steps, lanes), and the count of ids (padding: last)."""
+    parts, base, row_at, col_at = [np.zeros(0, np.int32)] * (len(shapes) + 1), 0, 0, 0
+    for members, (r, c) in zip(roles, classes.tolist()):  # classes come role by role, member by member
         for i in members:
-            rows, cols = row_cls[r_at[i]:r_at[i + 1]].astype(np.int32), col_cls[c_at[i]:c_at[i + 1]]
-            parts[i] = (base + rows[:, None] * c + cols[None, :]).ravel()
+            rows = row_cls[row_at:row_at + shapes[i][0]].astype(np.int32)
+            parts[i] = (base + rows[:, None] * c + col_cls[col_at:col_at + shapes[i][1]]).ravel()
+            row_at, col_at = row_at + shapes[i][0], col_at + shapes[i][1]
         base += r * c
-    ctx = np.concatenate(parts or [np.zeros(0, np.int32)]).astype(np.int32)
+    ctx = np.concatenate(parts).astype(np.int32)
     steps = -(-len(ctx) // lanes)
     return np.pad(ctx, (0, steps * lanes - len(ctx)), constant_values=base).reshape(lanes, steps).T, base + 1
 
@@ -1001,10 +996,8 @@ def rans_frequencies(ctx: np.ndarray, sym: np.ndarray, contexts: int) -> np.ndar
     return freq.astype(np.uint16)
 
 def rans_encode(sym: np.ndarray, ctx: np.ndarray, freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """sym, ctx: (steps, lanes). Codes backwards; returns the lanes' final states and the 16-bit words
-    in the order the decoder reads them (by step, then lane)."""
-    f = freq.astype(np.uint64).ravel()
-    start = (np.cumsum(freq, 1, dtype=np.uint64) - freq).ravel()
+    """sym, ctx (steps, lanes), coded backwards -> lane final states, 16-bit words in decoding order."""
+    f, start = freq.astype(np.uint64).ravel(), (np.cumsum(freq, 1, dtype=np.uint64) - freq).ravel()
     x, chunks = np.full(sym.shape[1], RANS_LOW, np.uint64), []
     for t in range(len(sym) - 1, -1, -1):
         i = ctx[t].astype(np.int64) * 256 + sym[t]
@@ -1025,8 +1018,7 @@ def rans_decode(ctx: np.ndarray, freq: np.ndarray, states: np.ndarray, words: np
     f, start = filled.ravel(), (np.cumsum(filled, 1) - filled).ravel()
     x, pos, sym = states.astype(np.int64), 0, np.empty(ctx.shape, np.uint8)
     for t in range(len(ctx)):
-        c = ctx[t].astype(np.int64)
-        slot = x & (m - 1)
+        c, slot = ctx[t].astype(np.int64), x & (m - 1)
         sym[t] = s = lut[c * m + slot]
         i = c * 256 + s
         x = f[i] * (x >> RANS_PROB_BITS) + slot - start[i]
@@ -1040,31 +1032,24 @@ def rans_decode(ctx: np.ndarray, freq: np.ndarray, states: np.ndarray, words: np
     return sym
 
 def rans_pack(raw: bytes) -> bytes:
-    """serialize_quantized bytes -> PGR1 blob: header, side (everything but the codes, by the smaller of
-    lzma/brotli), lzma(model: class counts, row/column classes, frequency tables), lane states, words."""
+    """serialized qsd -> header, side (all but codes; lzma|brotli), lzma(model), lane states, words."""
     qsd = deserialize_quantized(raw)
     names = rans_coded(qsd)
     sym = [(qsd[n].data.numpy().astype(np.int16) + 128).astype(np.uint8) for n in names]
-    roles, models = rans_roles(names), []
-    row_cls, col_cls = [np.zeros(0, np.uint8)] * len(sym), [np.zeros(0, np.uint8)] * len(sym)
-    for members in roles:
-        r, c, rows, cols = rans_role_model([sym[i] for i in members])
-        models.append((r, c))
-        row_at, col_at = np.cumsum([0] + [len(sym[i]) for i in members]), np.cumsum([0] + [sym[i].shape[1] for i in members])
-        for j, i in enumerate(members):
-            row_cls[i], col_cls[i] = rows[row_at[j]:row_at[j + 1]], cols[col_at[j]:col_at[j + 1]]
-    classes = np.array(models, np.uint8).reshape(-1, 2)
-    row_all, col_all = np.concatenate(row_cls or [np.zeros(0, np.uint8)]), np.concatenate(col_cls or [np.zeros(0, np.uint8)])
-    stream = np.concatenate([s.ravel() for s in sym] or [np.zeros(0, np.uint8)])
-    lanes = int(min(RANS_LANES, max(1, len(stream) // 2048)))  # >= 2048 steps: the final states are overhead
-    ctx, contexts = rans_static_context([s.shape for s in sym], roles, classes, row_all, col_all, lanes)
+    roles = rans_roles(names)
+    models = [rans_role_model([sym[i] for i in members]) for members in roles]  # (r, c, rows, cols)
+    classes = np.array([m[:2] for m in models], np.uint8).reshape(-1, 2)
+    row_cls, col_cls = [np.concatenate([m[k] for m in models] + [np.zeros(0, np.uint8)]) for k in (2, 3)]
+    stream = np.concatenate([s.ravel() for s in sym] + [np.zeros(0, np.uint8)])
+    lanes = int(min(RANS_LANES, max(1, len(stream) // 2048)))  # >= 2048 steps: final states are overhead
+    ctx, contexts = rans_contexts([s.shape for s in sym], roles, classes, row_cls, col_cls, lanes)
     grid = np.pad(stream, (0, ctx.size - len(stream)), constant_values=128).reshape(lanes, -1).T
     freq = rans_frequencies(ctx, grid, contexts)
     states, words = rans_encode(grid, ctx, freq)
     stripped = serialize_quantized({n: dataclasses.replace(e, data=e.data[:0].clone()) if n in names else e
                                     for n, e in qsd.items()})
     side = min((CODECS[c][1](stripped) for c in ("lzma", "brotli") if c in CODECS), key=len)
-    model = lzma.compress(b"".join(a.tobytes() for a in (classes, row_all, col_all, freq)), preset=9)
+    model = lzma.compress(b"".join(a.tobytes() for a in (classes, row_cls, col_cls, freq)), preset=9)
     body = side + model + states.tobytes() + words.tobytes()
     return RANS_HEADER.pack(RANS_MAGIC, zlib.crc32(body), len(side), len(model), lanes, len(words)) + body
 
@@ -1073,27 +1058,26 @@ def rans_unpack(blob: bytes) -> bytes:
     if len(blob) < RANS_HEADER.size:
         raise ValueError(f"artifact is truncated: {len(blob)} bytes, shorter than the rANS header")
     _, crc, n_side, n_model, lanes, n_words = RANS_HEADER.unpack_from(blob)
-    body, expected = memoryview(blob)[RANS_HEADER.size:], n_side + n_model + 4 * lanes + 2 * n_words
-    if len(body) != expected:
+    body, at = memoryview(blob)[RANS_HEADER.size:], np.cumsum([0, n_side, n_model, 4 * lanes, 2 * n_words])
+    if len(body) != at[-1]:
         raise ValueError(f"artifact is truncated or padded: {len(blob)} bytes, its header says "
-                         f"{RANS_HEADER.size + expected}")
+                         f"{RANS_HEADER.size + at[-1]}")
     if zlib.crc32(body) != crc:
         raise ValueError("artifact is corrupted: crc32 mismatch")
     side = bytes(body[:n_side])
     qsd = deserialize_quantized(next(u for m, _, u in CODECS.values() if side.startswith(m))(side))
     names = rans_coded(qsd)
     roles, shapes = rans_roles(names), [(len(qsd[n].scale), qsd[n].data.shape[1]) for n in names]
-    model = np.frombuffer(lzma.decompress(body[n_side:n_side + n_model]), np.uint8)
-    classes = model[:2 * len(roles)].reshape(-1, 2)
+    model = np.frombuffer(lzma.decompress(body[at[1]:at[2]]), np.uint8)
     n_rows, n_cols = sum(r for r, _ in shapes), sum(c for _, c in shapes)
-    row_cls, col_cls = np.split(model[2 * len(roles):2 * len(roles) + n_rows + n_cols], [n_rows])
-    ctx, contexts = rans_static_context(shapes, roles, classes, row_cls, col_cls, lanes)
-    freq = model[2 * len(roles) + n_rows + n_cols:].view(np.uint16).reshape(contexts, 256)
-    states = np.frombuffer(body[n_side + n_model:n_side + n_model + 4 * lanes], np.uint32)
-    words = np.frombuffer(body[n_side + n_model + 4 * lanes:], np.uint16).astype(np.int64)
-    stream = rans_decode(ctx, freq, states, words).T.ravel()
-    for n, (r, c), at in zip(names, shapes, np.cumsum([0] + [r * c for r, c in shapes])):
-        codes = (stream[at:at + r * c].astype(np.int16) - 128).astype(np.int8).reshape(r, c)
+    row_cls, col_cls, freq = np.split(model[2 * len(roles):], [n_rows, n_rows + n_cols])
+    classes = model[:2 * len(roles)].reshape(-1, 2)
+    ctx, contexts = rans_contexts(shapes, roles, classes, row_cls, col_cls, lanes)
+    states = np.frombuffer(body[at[2]:at[3]], np.uint32)
+    words = np.frombuffer(body[at[3]:], np.uint16).astype(np.int64)
+    stream = rans_decode(ctx, freq.view(np.uint16).reshape(contexts, 256), states, words).T.ravel()
+    for n, (r, c), start in zip(names, shapes, np.cumsum([0] + [r * c for r, c in shapes])):
+        codes = (stream[start:start + r * c].astype(np.int16) - 128).astype(np.int8).reshape(r, c)
         qsd[n] = dataclasses.replace(qsd[n], data=torch.from_numpy(codes))
     return serialize_quantized(qsd)
 

@@ -937,13 +937,10 @@ def rans_coded(qsd: Mapping[str, QuantEntry]) -> list[str]:  # int codes with ro
 
 def rans_roles(names: Sequence[str]) -> list[list[int]]:
     """Indices of the coded tensors grouped by role (the name without layer numbers), sorted by role."""
-    roles: dict[str, list[int]] = {}
-    for i, n in enumerate(names):
-        roles.setdefault(".".join(p for p in n.split(".") if not p.isdigit()), []).append(i)
-    return [roles[r] for r in sorted(roles)]
+    roles = [".".join(p for p in n.split(".") if not p.isdigit()) for n in names]
+    return [[i for i, r in enumerate(roles) if r == role] for role in sorted(set(roles))]
 
-def rans_histograms(keys: np.ndarray, sym: np.ndarray, n: int) -> np.ndarray:
-    """(n, 256) symbol counts of each key."""
+def rans_histograms(keys: np.ndarray, sym: np.ndarray, n: int) -> np.ndarray:  # (n, 256) counts per key
     return np.bincount((keys.astype(np.int64) * 256 + sym).ravel(), minlength=n * 256).reshape(n, 256)
 
 def rans_cluster(counts: np.ndarray, k: int, rounds: int = 4) -> np.ndarray:
@@ -1000,8 +997,7 @@ def rans_encode(sym: np.ndarray, ctx: np.ndarray, freq: np.ndarray) -> tuple[np.
     f, start = freq.astype(np.uint64).ravel(), (np.cumsum(freq, 1, dtype=np.uint64) - freq).ravel()
     x, chunks = np.full(sym.shape[1], RANS_LOW, np.uint64), []
     for t in range(len(sym) - 1, -1, -1):
-        i = ctx[t].astype(np.int64) * 256 + sym[t]
-        fs = f[i]
+        fs = f[i := ctx[t].astype(np.int64) * 256 + sym[t]]
         out = x >= fs << np.uint64(32 - RANS_PROB_BITS)  # renormalise: x stays below 2^32 after coding
         chunks.append((x[out] & np.uint64(0xFFFF)).astype(np.uint16))
         x[out] >>= np.uint64(16)
@@ -1020,8 +1016,7 @@ def rans_decode(ctx: np.ndarray, freq: np.ndarray, states: np.ndarray, words: np
     for t in range(len(ctx)):
         c, slot = ctx[t].astype(np.int64), x & (m - 1)
         sym[t] = s = lut[c * m + slot]
-        i = c * 256 + s
-        x = f[i] * (x >> RANS_PROB_BITS) + slot - start[i]
+        x = f[i := c * 256 + s] * (x >> RANS_PROB_BITS) + slot - start[i]
         low = np.nonzero(x < RANS_LOW)[0]
         if pos + len(low) > len(words):
             raise ValueError("artifact is corrupted: the rANS word stream ends early")
@@ -1030,6 +1025,12 @@ def rans_decode(ctx: np.ndarray, freq: np.ndarray, states: np.ndarray, words: np
     if pos != len(words) or (x != RANS_LOW).any():
         raise ValueError("artifact is corrupted: the rANS lanes do not end in their initial state")
     return sym
+
+def rans_byte_planes(t: Tensor, inverse: bool = False) -> Tensor:
+    """Bytes regrouped by position in the element (all first bytes, ...): floats compress ~4% smaller."""
+    b = t.contiguous().reshape(-1).view(torch.uint8)
+    b = b.reshape(t.element_size(), -1).T if inverse else b.reshape(-1, t.element_size()).T
+    return b.reshape(-1).view(t.dtype).reshape(t.shape)
 
 def rans_pack(raw: bytes) -> bytes:
     """serialized qsd -> header, side (all but codes; lzma|brotli), lzma(model), lane states, words."""
@@ -1046,8 +1047,8 @@ def rans_pack(raw: bytes) -> bytes:
     grid = np.pad(stream, (0, ctx.size - len(stream)), constant_values=128).reshape(lanes, -1).T
     freq = rans_frequencies(ctx, grid, contexts)
     states, words = rans_encode(grid, ctx, freq)
-    stripped = serialize_quantized({n: dataclasses.replace(e, data=e.data[:0].clone()) if n in names else e
-                                    for n, e in qsd.items()})
+    stripped = serialize_quantized({n: dataclasses.replace(e, data=e.data[:0].clone() if n in names else
+                                                           rans_byte_planes(e.data)) for n, e in qsd.items()})
     side = min((CODECS[c][1](stripped) for c in ("lzma", "brotli") if c in CODECS), key=len)
     model = lzma.compress(b"".join(a.tobytes() for a in (classes, row_cls, col_cls, freq)), preset=9)
     body = side + model + states.tobytes() + words.tobytes()
@@ -1055,9 +1056,7 @@ def rans_pack(raw: bytes) -> bytes:
 
 def rans_unpack(blob: bytes) -> bytes:
     """PGR1 blob -> the serialize_quantized bytes it was made from; a damaged blob raises ValueError."""
-    if len(blob) < RANS_HEADER.size:
-        raise ValueError(f"artifact is truncated: {len(blob)} bytes, shorter than the rANS header")
-    _, crc, n_side, n_model, lanes, n_words = RANS_HEADER.unpack_from(blob)
+    _, crc, n_side, n_model, lanes, n_words = RANS_HEADER.unpack_from(blob.ljust(RANS_HEADER.size, b"\0"))
     body, at = memoryview(blob)[RANS_HEADER.size:], np.cumsum([0, n_side, n_model, 4 * lanes, 2 * n_words])
     if len(body) != at[-1]:
         raise ValueError(f"artifact is truncated or padded: {len(blob)} bytes, its header says "
@@ -1067,14 +1066,15 @@ def rans_unpack(blob: bytes) -> bytes:
     side = bytes(body[:n_side])
     qsd = deserialize_quantized(next(u for m, _, u in CODECS.values() if side.startswith(m))(side))
     names = rans_coded(qsd)
+    qsd = {n: e if n in names else dataclasses.replace(e, data=rans_byte_planes(e.data, inverse=True))
+           for n, e in qsd.items()}
     roles, shapes = rans_roles(names), [(len(qsd[n].scale), qsd[n].data.shape[1]) for n in names]
     model = np.frombuffer(lzma.decompress(body[at[1]:at[2]]), np.uint8)
     n_rows, n_cols = sum(r for r, _ in shapes), sum(c for _, c in shapes)
     row_cls, col_cls, freq = np.split(model[2 * len(roles):], [n_rows, n_rows + n_cols])
     classes = model[:2 * len(roles)].reshape(-1, 2)
     ctx, contexts = rans_contexts(shapes, roles, classes, row_cls, col_cls, lanes)
-    states = np.frombuffer(body[at[2]:at[3]], np.uint32)
-    words = np.frombuffer(body[at[3]:], np.uint16).astype(np.int64)
+    states, words = np.frombuffer(body[at[2]:at[3]], np.uint32), np.frombuffer(body[at[3]:], np.uint16)
     stream = rans_decode(ctx, freq.view(np.uint16).reshape(contexts, 256), states, words).T.ravel()
     for n, (r, c), start in zip(names, shapes, np.cumsum([0] + [r * c for r, c in shapes])):
         codes = (stream[start:start + r * c].astype(np.int16) - 128).astype(np.int8).reshape(r, c)

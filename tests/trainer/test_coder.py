@@ -52,6 +52,7 @@ CASES = {
         "tok_emb.weight": entry(random_codes(128, 40, 127, 4), "int8"),
         "blocks.0.attn_scale": S.QuantEntry("fp32", torch.rand(96), None, torch.float32),
         "step": S.QuantEntry("raw", torch.tensor([3, 4]), None, torch.int64),
+        "bigram.scale": S.QuantEntry("fp16", torch.tensor(0.05, dtype=torch.float16), None, torch.float32),
     },
     "all_equal": lambda: {"blocks.0.mlp.fc.weight": entry(torch.full((130, 70), 7))},
     "all_zero_large": lambda: {"blocks.0.mlp.fc.weight": entry(torch.zeros(512, 600))},
@@ -108,7 +109,7 @@ def good_blob() -> bytes:
     [
         (lambda b: b[:-1], "truncated or padded"),
         (lambda b: b + b"\x00", "truncated or padded"),
-        (lambda b: b[:10], "shorter than the rANS header"),
+        (lambda b: b[:10], "truncated or padded: 10 bytes"),
         (lambda b: b[:-2000] + bytes([b[-2000] ^ 1]) + b[-1999:], "crc32 mismatch"),  # a flipped word bit
         (lambda b: b[:S.RANS_HEADER.size + 5] + bytes([b[S.RANS_HEADER.size + 5] ^ 0x40])
          + b[S.RANS_HEADER.size + 6:], "crc32 mismatch"),  # the side stream

@@ -43,12 +43,29 @@ class Candidate(BaseModel):
     budgets: dict[str, Budget]
     within_budgets: bool  # every budget verdict is ok (unknown counts as not ok)
     attempt_ids: list[str]
+    gpu_hours: float = 0.0  # every attempt of the config, failed ones too (ledger gpu_s)
+    cost: float | None = None  # gpu_hours x the report's cost_per_gpu_hour
 
 
 class CandidateReport(BaseModel):
     sweep: str
     limits: Limits
     candidates: list[Candidate]
+    gpu_hours: float = 0.0  # every attempt of the sweep
+    cost_per_gpu_hour: float | None = None
+    cost: float | None = None
+
+
+def gpu_hours(attempts: Iterable[AttemptRow]) -> dict[str, float]:
+    """GPU-hours per config id over every attempt (nproc x wall; unknown counts 0)."""
+    hours: dict[str, float] = {}
+    for row in attempts:
+        hours[row.config_id] = hours.get(row.config_id, 0.0) + (row.gpu_s or 0.0) / 3600
+    return hours
+
+
+def _cost(hours: float, rate: float | None) -> float | None:
+    return None if rate is None else round(hours * rate, 2)
 
 
 def rank_candidates(attempts: Iterable[AttemptRow], limits: Limits) -> list[Candidate]:
@@ -67,18 +84,28 @@ def rank_candidates(attempts: Iterable[AttemptRow], limits: Limits) -> list[Cand
     return summaries
 
 
-def sweep_candidates(sweep: SweepDir) -> CandidateReport:
-    """Rank one sweep directory's ledger, with the limits of the space it ran (defaults if unreadable)."""
+def sweep_candidates(sweep: SweepDir, cost_per_gpu_hour: float | None = None) -> CandidateReport:
+    """Rank one sweep directory's ledger, with the limits of the space it ran (defaults if unreadable),
+    GPU-hours, and their cost at `cost_per_gpu_hour` (default: the space's `cost_per_gpu_hour`)."""
     with Ledger(sweep.ledger_path, create=False) as ledger:
         attempts = ledger.attempts()
         space_yaml = next((s.space_yaml for s in ledger.sweeps() if s.space_yaml), "")
     if not space_yaml and sweep.space_yaml.is_file():
         space_yaml = sweep.space_yaml.read_text()
     try:
-        limits = parse_space(space_yaml, source=str(sweep.space_yaml)).limits if space_yaml else Limits()
+        space = parse_space(space_yaml, source=str(sweep.space_yaml)) if space_yaml else None
     except SpaceError:
-        limits = Limits()
-    return CandidateReport(sweep=sweep.name, limits=limits, candidates=rank_candidates(attempts, limits))
+        space = None
+    limits = space.limits if space else Limits()
+    rate = cost_per_gpu_hour if cost_per_gpu_hour is not None else space.cost_per_gpu_hour if space else None
+    hours = gpu_hours(attempts)
+    ranked = rank_candidates(attempts, limits)
+    for candidate in ranked:
+        candidate.gpu_hours = round(hours.get(candidate.config_id, 0.0), 4)
+        candidate.cost = _cost(candidate.gpu_hours, rate)
+    total = round(sum(hours.values()), 4)
+    return CandidateReport(sweep=sweep.name, limits=limits, candidates=ranked, gpu_hours=total,
+                           cost_per_gpu_hour=rate, cost=_cost(total, rate))
 
 
 def _summarise(rows: list[AttemptRow], limits: Limits) -> Candidate:

@@ -128,6 +128,7 @@ class SearchSpace(StrictModel):
     asha: Asha | None = None
     limits: Limits = Limits()
     wandb: Wandb = Wandb()
+    cost_per_gpu_hour: float | None = Field(default=None, ge=0, description="shown beside GPU-hours")
 
     @field_validator("name")
     @classmethod

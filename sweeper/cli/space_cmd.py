@@ -10,14 +10,11 @@ from rich.table import Table
 
 from sweeper.candidates import Budget, CandidateReport, sweep_candidates
 from sweeper.cli import app
-from sweeper.cli.common import console, fail, friendly_errors, print_json, progress_bars
+from sweeper.cli.common import JsonOption, OutOption, console, fail, friendly_errors, print_json, progress_bars
 from sweeper.preflight import Prediction, preflight_configs, sweep_preflight
 from sweeper.space import load_space
 from sweeper.sweepdir import resolve_sweep, sweeps_root
 
-OutOption = Annotated[Path | None, typer.Option(
-    "--out", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).", show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
 @app.command("preflight")
@@ -65,9 +62,12 @@ def candidates(
     as_json: JsonOption = False,
     out: OutOption = None,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the best N configs.")] = None,
+    cost_per_gpu_hour: Annotated[float | None, typer.Option(
+        "--cost-per-gpu-hour", min=0, help="Show the cost at this rate per GPU-hour (default: the space's "
+                                           "cost_per_gpu_hour, else no cost).", show_default=False)] = None,
 ) -> None:
-    """Rank a sweep's configs by mean post-quant val_bpb, with seed count, std and budget verdicts."""
-    report = sweep_candidates(resolve_sweep(sweep, sweeps_root(out)))
+    """Rank a sweep's configs by mean post-quant val_bpb, with seed count, std, budget verdicts and GPU-hours."""
+    report = sweep_candidates(resolve_sweep(sweep, sweeps_root(out)), cost_per_gpu_hour)
     if top is not None:
         report.candidates = report.candidates[:top]
     if as_json:
@@ -107,13 +107,19 @@ def _candidate_table(report: CandidateReport) -> Table:
     limits = report.limits
     table = Table(title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, train "
                         f"{limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
-    for column, justify in [("#", "right"), ("config", "left"), ("params", "left"), ("seeds", "right"),
-                            ("mean val_bpb", "right"), ("std", "right"), ("max artifact B", "right"),
-                            ("train s", "right"), ("eval s", "right")]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    spent = f"{report.gpu_hours:.3f} GPU-hours" + ("" if report.cost is None else
+                                                 f" = {report.cost:,.2f} at {report.cost_per_gpu_hour:g}/GPU-hour")
+    table.caption, table.caption_justify = f"sweep total: {spent}", "left"
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("config", no_wrap=True, min_width=max((len(c.config_id) for c in report.candidates), default=6))
+    table.add_column("params", overflow="fold")
+    for column in ("seeds", "mean val_bpb", "std", "max artifact B", "train s", "eval s", "GPU-h",
+                   *(["cost"] if report.cost is not None else [])):
+        table.add_column(column, justify="right")
     for c in report.candidates:
         std = "-" if c.std_val_bpb is None else f"{c.std_val_bpb:.5f}"
+        cost = [] if c.cost is None else [f"{c.cost:,.2f}"]
         table.add_row(str(c.rank), c.config_id, _params(c.params), str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
                       _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
-                      _mark(c.budgets["eval_s"], "{:.1f}"))
+                      _mark(c.budgets["eval_s"], "{:.1f}"), f"{c.gpu_hours:.3f}", *cost)
     return table

@@ -25,7 +25,7 @@ from typing import Any, Self
 from pydantic import BaseModel
 from rich.console import Console
 
-from sweeper.candidates import Candidate, rank_candidates
+from sweeper.candidates import Candidate, gpu_hours, rank_candidates
 from sweeper.data.check import dataset_fingerprint
 from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
@@ -52,6 +52,7 @@ class SweepReport(BaseModel):
     counts: dict[str, int]
     candidates: list[Candidate]
     complete: bool
+    gpu_hours: float = 0.0  # every attempt of the sweep so far (nproc x wall)
 
 
 def planned_configs(space: SearchSpace) -> list[dict[str, Any]]:
@@ -149,7 +150,8 @@ class Driver:
         counts = {status: sum(r.status == status for r in rows) for status in ("finished", "failed", "skipped",
                                                                               "running", "pending")}
         return SweepReport(sweep=self.sweep.name, path=self.sweep.path, counts=counts,
-                           candidates=rank_candidates(rows, self.space.limits), complete=complete)
+                           candidates=rank_candidates(rows, self.space.limits), complete=complete,
+                           gpu_hours=round(sum(gpu_hours(rows).values()), 4))
 
     # -- running jobs ----------------------------------------------------------------------------
     def _attempt_id(self, job: Job) -> str:

@@ -30,6 +30,7 @@ from sweeper.digest import sha256_files
 from sweeper.preflight import sweep_preflight
 from sweeper.runlog import LogParser, RunResult, TrainEvent, ValEvent
 from sweeper.sweepdir import SweepDir
+from sweeper.trial_watch import LOCATION_FILE
 from sweeper.tune.attempt import (
     LOCK_FILE,
     OUTCOME_FILE,
@@ -88,6 +89,8 @@ class TrainerTrial(tune.Trainable):
         self.process = TrainerProcess(spec)  # first, so W&B start-up overlaps the trainer's imports
         self.deadline = time.monotonic() + space.limits.trial_timeout_s
         self.tracker = TrialTracker(self._identity(), self.context.wandb_mode, self.context.sweep_dir)
+        if self.tracker.location:  # for the live view
+            (self.trial_dir / LOCATION_FILE).write_text(self.tracker.location + "\n")
 
     def _end(self, reason: str) -> None:
         """Kill a trainer still running and close its W&B run (a no-op after a normal finish)."""

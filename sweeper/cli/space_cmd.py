@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from sweeper.candidates import Budget, CandidateReport, sweep_candidates
 from sweeper.cli import app
@@ -87,7 +89,8 @@ def _prediction_table(name: str, predictions: list[Prediction]) -> Table:
     for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"),
                             ("format", "left"), ("basis", "left"), ("model B", "right"), ("code B", "right"),
                             ("artifact B", "right"), ("headroom B", "right"), ("fits", "center")]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        whole = {"no_wrap": True, "min_width": max((len(p.config_id) for p in predictions), default=12)}
+        table.add_column(column, justify=justify, **(whole if column == "config" else {}))  # type: ignore[arg-type]
     for p in predictions:
         basis = p.basis if p.method == "trainer" else f"{p.basis} estimate"
         table.add_row(p.config_id, _params(p.params), f"{p.model_params:,}", p.format_label, basis,
@@ -105,21 +108,25 @@ def _mark(budget: Budget, fmt: str) -> str:
 
 def _candidate_table(report: CandidateReport) -> Table:
     limits = report.limits
-    table = Table(title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, train "
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, train "
                         f"{limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
     spent = f"{report.gpu_hours:.3f} GPU-hours" + ("" if report.cost is None else
                                                  f" = {report.cost:,.2f} at {report.cost_per_gpu_hour:g}/GPU-hour")
     table.caption, table.caption_justify = f"sweep total: {spent}", "left"
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("config", no_wrap=True, min_width=max((len(c.config_id) for c in report.candidates), default=6))
-    table.add_column("params", overflow="fold")
-    for column in ("seeds", "mean val_bpb", "std", "max artifact B", "train s", "eval s", "GPU-h",
-                   *(["cost"] if report.cost is not None else [])):
-        table.add_column(column, justify="right")
+    header = ["#", "config", "params", "seeds", "mean bpb", "std", "max bytes", "train s", "eval s", "GPU-h",
+              *(["cost"] if report.cost is not None else [])]
+    rows = []
     for c in report.candidates:
         std = "-" if c.std_val_bpb is None else f"{c.std_val_bpb:.5f}"
-        cost = [] if c.cost is None else [f"{c.cost:,.2f}"]
-        table.add_row(str(c.rank), c.config_id, _params(c.params), str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
-                      _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
-                      _mark(c.budgets["eval_s"], "{:.1f}"), f"{c.gpu_hours:.3f}", *cost)
+        rows.append([str(c.rank), c.config_id, _params(c.params), str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
+                     _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
+                     _mark(c.budgets["eval_s"], "{:.1f}"), f"{c.gpu_hours:.3f}", *([] if c.cost is None else [f"{c.cost:,.2f}"])])
+    for index, name in enumerate(header):  # values keep their width (ids whole); long headers fold
+        widest = max((Text.from_markup(row[index]).cell_len for row in rows), default=1)
+        if name == "params":
+            table.add_column(name, overflow="fold", ratio=1)
+        else:
+            table.add_column(name, justify="left" if name == "config" else "right", overflow="fold", min_width=widest)
+    for row in rows:
+        table.add_row(*row)
     return table

@@ -24,6 +24,14 @@ from tests.tune.spaces import BASELINE_LOG, standin_space
 pytestmark = pytest.mark.slow
 
 
+def _strict(text: str) -> Any:
+    """JSON that parses without NaN/Infinity."""
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def test_a_piped_sweep_prints_progress_lines_while_trials_run(ray_local: None, demo_data: Any, tmp_path: Path) -> None:
     import ray
 
@@ -53,11 +61,17 @@ def test_a_piped_sweep_prints_progress_lines_while_trials_run(ray_local: None, d
 
 @pytest.fixture(scope="module")
 def two_sweeps(ray_local: None, demo_data: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same one-config space swept twice into one W&B project (sweeps `alpha` and `beta`)."""
+    """The same one-config space swept twice into one W&B project: `alpha` by the driver, `beta` by
+    `pgolf sweep --json` (its output parses strictly; the live view went to stderr)."""
     root = tmp_path_factory.mktemp("runs")
     space = standin_space(demo_data, "views", params={"STANDIN_SLEEP": {"type": "grid", "values": [0]}})
-    for name in ("alpha", "beta"):
-        run_sweep(space, root, name=name)
+    run_sweep(space, root, name="alpha")
+    space_file = root / "views.yaml"
+    space_file.write_text(space.to_yaml())
+    result = CliRunner().invoke(app, ["sweep", str(space_file), "--name", "beta", "--out", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    report = _strict(result.stdout)
+    assert report["sweep"] == "beta" and report["candidates"]["candidates"][0]["mean_val_bpb"] == 1.2243657
     return root
 
 
@@ -89,6 +103,6 @@ def test_two_sweeps_of_one_project_have_distinct_wandb_groups_names_and_final_ke
 def test_seeds_defaults_to_the_latest_sweep_takes_a_rank_and_reports_json(two_sweeps: Path) -> None:
     result = CliRunner().invoke(app, ["seeds", "--config", "#1", "--n", "1", "--out", str(two_sweeps), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)  # strict JSON: progress went to stderr
+    report = _strict(result.stdout)  # progress went to stderr
     assert report["sweep"] == "beta" and report["counts"]["finished"] == 2 and report["complete"] is True
     assert report["gpu_hours"] > 0 and report["candidates"]["candidates"][0]["n_seeds"] == 2

@@ -67,7 +67,7 @@ def _reporting() -> list[str]:
 
 @pytest.mark.parametrize("name", _reporting())
 def test_every_reporting_command_has_a_json_flag(name: str) -> None:
-    command = dict((" ".join(path), c) for path, c in COMMANDS)[name]
+    command = {" ".join(path): c for path, c in COMMANDS}[name]
     assert "--json" in [opt for p in command.params for opt in getattr(p, "opts", [])], f"pgolf {name} has no --json"
 
 

@@ -11,7 +11,15 @@ import typer
 from rich.table import Table
 
 from sweeper.cli import app
-from sweeper.cli.common import JsonOption, OutOption, config_id_of, console, err_console, friendly_errors, print_json
+from sweeper.cli.common import (
+    JsonOption,
+    OutOption,
+    config_id_of,
+    console,
+    err_console,
+    friendly_errors,
+    print_json,
+)
 from sweeper.records.check import check_folder
 from sweeper.records.promote import promote
 from sweeper.records.schema import SignificancePolicy

@@ -12,11 +12,18 @@ from rich.text import Text
 
 from sweeper.candidates import Budget, CandidateReport, sweep_candidates
 from sweeper.cli import app
-from sweeper.cli.common import JsonOption, OutOption, console, fail, friendly_errors, print_json, progress_bars
+from sweeper.cli.common import (
+    JsonOption,
+    OutOption,
+    console,
+    fail,
+    friendly_errors,
+    print_json,
+    progress_bars,
+)
 from sweeper.preflight import Prediction, preflight_configs, sweep_preflight
 from sweeper.space import load_space
 from sweeper.sweepdir import resolve_sweep, sweeps_root
-
 
 
 @app.command("preflight")

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sweeper.cli import app
 from sweeper.candidates import sweep_candidates
+from sweeper.cli import app
 from sweeper.cli.common import (
     JsonOption,
     OutOption,

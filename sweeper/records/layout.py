@@ -14,10 +14,10 @@ import json
 import shlex
 import shutil
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from statistics import fmean, stdev
-from collections.abc import Sequence
 from typing import Any
 
 from sweeper.records.claims import COMPLIANCE_KEYS, compliance_facts

@@ -44,7 +44,7 @@ def test_a_piped_sweep_prints_progress_lines_while_trials_run(ray_local: None, d
     done = subprocess.run(
         [sys.executable, "-c", "from sweeper.cli import main; main()", "sweep", str(space_file),
          "--out", str(tmp_path / "runs"), "--address", ray.get_runtime_context().gcs_address],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600, env=env, cwd=tmp_path)
+        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout.splitlines()
     assert out[0].startswith("sweep of space piped: starting")  # before Ray and the preflight

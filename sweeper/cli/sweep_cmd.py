@@ -80,10 +80,8 @@ def sweep(
     from sweeper.tune.driver import run_sweep
 
     space = load_space(space_path)
-    shown = err_console if as_json else console
-    shown.print(f"sweep of space {space.name}: starting Ray, the data fingerprint and the preflight",
-                markup=False, highlight=False, soft_wrap=True)
-    report = run_sweep(space, sweeps_root(out), name=name, address=address, resume=resume, console=shown)
+    report = run_sweep(space, sweeps_root(out), name=name, address=address, resume=resume,
+                       console=err_console if as_json else console)
     out_flag = f" --out {out}" if out else ""
     _conclude(report, f"pgolf sweep {space_path} --resume --name {report.sweep}{out_flag}", as_json, cost_per_gpu_hour)
 

@@ -255,6 +255,8 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
     """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end."""
     console = console or Console()
     sweep, space = open_sweep(space, root, name, resume, console)
+    console.print(f"sweep {sweep.name}: starting Ray, the data fingerprint and the preflight", markup=False,
+                  highlight=False, soft_wrap=True)  # the live view's first line, before the slow start
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.run()
 

@@ -47,7 +47,7 @@ def test_a_piped_sweep_prints_progress_lines_while_trials_run(ray_local: None, d
         capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout.splitlines()
-    assert out[0].startswith("sweep of space piped: starting")  # before Ray and the preflight
+    assert out[0].startswith("sweep piped: starting Ray")  # before Ray and the preflight
     with Ledger(tmp_path / "runs" / "piped" / "ledger.sqlite", create=False) as ledger:
         (row,) = ledger.attempts()
     prefix = f"[sweep piped · stage screen] {row.attempt_id} "

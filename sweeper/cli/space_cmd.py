@@ -84,7 +84,8 @@ def candidates(
     elif not report.candidates:
         console.print(f"No finished, scored attempts in sweep {report.sweep} yet.", highlight=False)
     else:
-        console.print(_candidate_table(report))
+        for table in _candidate_tables(report, console.width):
+            console.print(table)
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -113,27 +114,38 @@ def _mark(budget: Budget, fmt: str) -> str:
     return f"[green]{value}[/]" if budget.ok else f"[red]{value} ✗[/]"
 
 
-def _candidate_table(report: CandidateReport) -> Table:
+def _candidate_tables(report: CandidateReport, width: int) -> list[Table]:
+    """The ranking; every value keeps its width (config ids whole), long headers fold. When the
+    params do not fit beside the figures in `width` columns, they get a table of their own."""
     limits = report.limits
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, train "
-                        f"{limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, "
+                  f"train {limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
     spent = f"{report.gpu_hours:.3f} GPU-hours" + ("" if report.cost is None else
                                                  f" = {report.cost:,.2f} at {report.cost_per_gpu_hour:g}/GPU-hour")
     table.caption, table.caption_justify = f"sweep total: {spent}", "left"
-    header = ["#", "config", "params", "seeds", "mean bpb", "std", "max bytes", "train s", "eval s", "GPU-h",
-              *(["cost"] if report.cost is not None else [])]
+    header = ["#", "config", "n", "mean\nbpb", "std", "max\nbytes", "train\ns", "eval\ns", "GPU-h"]  # cost: caption
     rows = []
     for c in report.candidates:
         std = "-" if c.std_val_bpb is None else f"{c.std_val_bpb:.5f}"
-        rows.append([str(c.rank), c.config_id, _params(c.params), str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
+        rows.append([str(c.rank), c.config_id, str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
                      _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
-                     _mark(c.budgets["eval_s"], "{:.1f}"), f"{c.gpu_hours:.3f}", *([] if c.cost is None else [f"{c.cost:,.2f}"])])
-    for index, name in enumerate(header):  # values keep their width (ids whole); long headers fold
-        widest = max((Text.from_markup(row[index]).cell_len for row in rows), default=1)
-        if name == "params":
-            table.add_column(name, overflow="fold", ratio=1)
-        else:
-            table.add_column(name, justify="left" if name == "config" else "right", overflow="fold", min_width=widest)
-    for row in rows:
-        table.add_row(*row)
-    return table
+                     _mark(c.budgets["eval_s"], "{:.1f}"), f"{c.gpu_hours:.3f}"])
+    widths = [max([Text.from_markup(row[i]).cell_len for row in rows] + [max(map(len, name.splitlines()))])
+              for i, name in enumerate(header)]
+    for name, widest in zip(header, widths, strict=True):
+        table.add_column(name, justify="left" if name == "config" else "right", overflow="fold", min_width=widest)
+    params = [_params(c.params) for c in report.candidates]
+    inline = width - (sum(widths) + 2 * len(widths)) >= 24
+    if inline:
+        table.add_column("params", overflow="fold", ratio=1)
+    for row, text in zip(rows, params, strict=True):
+        table.add_row(*row, *([text] if inline else []))
+    if inline:
+        return [table]
+    swept = Table(box=box.SIMPLE_HEAD, title="params")
+    swept.add_column("#", justify="right")
+    swept.add_column("config", min_width=widths[1])
+    swept.add_column("params", overflow="fold")
+    for c, text in zip(report.candidates, params, strict=True):
+        swept.add_row(str(c.rank), c.config_id, text)
+    return [table, swept]

@@ -60,11 +60,13 @@ def test_candidates_count_every_attempt_of_a_config_and_price_them(tmp_path: Pat
 def test_candidates_table_shows_gpu_hours_cost_and_whole_ids(tmp_path: Path) -> None:
     _sweep(tmp_path)
     args = ["candidates", "--out", str(tmp_path), "--cost-per-gpu-hour", "2"]
-    narrow = runner.invoke(app, args, env={"COLUMNS": "80"})
-    assert narrow.exit_code == 0 and "2e6a38f01b9c" in narrow.output and "2e6a38…" not in narrow.output
-    assert "3.500 GPU-hours = 7.00 at 2/GPU-hour" in " ".join(narrow.output.split())
-    result = runner.invoke(app, args, env={"COLUMNS": "120"})
-    row = next(line for line in result.output.splitlines() if "2e6a38f01b9c" in line)
-    assert row.split()[-2:] == ["3.500", "7.00"] and "…" not in result.output
+    for columns in ("80", "120"):  # narrow: the params move to a table of their own
+        result = runner.invoke(app, args, env={"COLUMNS": columns})
+        assert result.exit_code == 0 and "…" not in result.output
+        assert max(len(line.rstrip()) for line in result.output.splitlines()) <= int(columns)
+        rows = [line.split() for line in result.output.splitlines() if "2e6a38f01b9c" in line]
+        assert rows[0][:5] == ["1", "2e6a38f01b9c", "2", "1.20000", "0.00000"] and "3.500" in rows[0]
+        assert "VERY_LONG_PARAMETER_NAME" in result.output and "-" not in rows[0][1]
+        assert "3.500 GPU-hours = 7.00 at 2/GPU-hour" in " ".join(result.output.split())
     report = json.loads(runner.invoke(app, ["candidates", "--out", str(tmp_path), "--json"]).stdout)
     assert report["gpu_hours"] == 3.5 and report["cost"] == 8.75 and report["candidates"][0]["gpu_hours"] == 3.5

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sweeper.errors import SpaceError
 from sweeper.ledger import AttemptRow
 from sweeper.runlog import LogParser, StopEvent, TrainEvent, ValEvent
 from sweeper.space import SearchSpace
@@ -65,10 +66,10 @@ def eta_s(step: int, total: int, step_avg_ms: float | None, train_time_ms: float
 
 def wallclock_cap_s(space: SearchSpace | None, params: dict[str, Any]) -> float:
     """The config's MAX_WALLCLOCK_SECONDS (0: no cap), the official default when unset or unreadable."""
-    value = space.config_env(params).get("MAX_WALLCLOCK_SECONDS") if space is not None else None
     try:
+        value = space.config_env(params).get("MAX_WALLCLOCK_SECONDS") if space is not None else None
         return float(value) if value is not None else DEFAULT_CAP_S
-    except ValueError:
+    except (SpaceError, ValueError):  # a row of another space version, or a value that is not a number
         return DEFAULT_CAP_S
 
 

@@ -4,14 +4,15 @@ losses, elapsed time, ETA (the trainer's own step timing or the wallclock cap), 
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 from rich.console import Console
 
-from sweeper.ledger import AttemptRow
+from sweeper.ledger import AttemptRow, Ledger, SweepRow
 from sweeper.space import SearchSpace
 from sweeper.trial_watch import LOCATION_FILE, TrialWatch, eta_s
-from sweeper.tune.progress import ended_line, progress_table, running_table, trial_line
+from sweeper.tune.progress import ProgressCallback, ended_line, progress_table, running_table, trial_line
 from tests.tune.spaces import BASELINE_LOG
 
 LONG_ID = "2e6a38f01b9c"  # a real-length config id (12 hex)
@@ -102,3 +103,43 @@ def test_eta_is_the_sooner_of_the_step_average_and_the_wallclock_cap(tmp_path: P
     row = AttemptRow(attempt_id="c-s1", sweep="s", config_id="c", seed=1, status="running", log_path=str(log))
     (trial,) = TrialWatch(space).live([row])
     assert trial.eta_s == 60 - 8.699
+
+
+def _ledger_with_a_running_trial(tmp_path: Path) -> tuple[Ledger, AttemptRow]:
+    log = tmp_path / "trials" / f"{LONG_ID}-s1" / "trial.log"
+    log.parent.mkdir(parents=True)
+    _grow(log, 84, 100)
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.add_sweep(SweepRow(name="s", space_yaml="name: s\ndata_path: d\ntokenizer_path: t\n"))
+    row = AttemptRow(attempt_id=f"{LONG_ID}-s1", sweep="s", config_id=LONG_ID, seed=1, status="running",
+                     log_path=str(log), started_at=time.time(), params={"MODEL_DIM": 64}, gpu_s=None)
+    ledger.upsert_attempt(row)
+    return ledger, row
+
+
+def test_piped_callback_prints_a_start_line_trial_lines_and_each_ending(tmp_path: Path) -> None:
+    ledger, row = _ledger_with_a_running_trial(tmp_path)
+    out = io.StringIO()
+    callback = ProgressCallback(ledger, "s", "screen", Console(file=out, width=80))
+    callback.setup()
+    ledger.update_attempt(row.attempt_id, status="finished", val_bpb=1.2244, gpu_s=7.5)
+    callback.on_trial_complete()
+    callback.on_experiment_end()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[sweep s · stage screen] starting; progress every 10 s (PGOLF_PROGRESS_EVERY_S)"
+    assert lines[1] == "[sweep s · stage screen] running 1 · finished 0 · failed 0 · 0.000 GPU-h"
+    assert lines[2].startswith(f"[sweep s · stage screen] {LONG_ID}-s1 step 200/20000 train_loss 2.8041 ")
+    assert lines[3] == f"[sweep s · stage screen] {LONG_ID}-s1 finished val_bpb 1.2244"
+    assert "finished 1" in out.getvalue() and "\x1b[" not in out.getvalue()
+    ledger.close()
+
+
+def test_terminal_callback_shows_the_running_trial_in_a_live_table(tmp_path: Path) -> None:
+    ledger, _ = _ledger_with_a_running_trial(tmp_path)
+    out = io.StringIO()
+    callback = ProgressCallback(ledger, "s", "screen", Console(file=out, width=100, force_terminal=True))
+    callback.setup()
+    callback.close()
+    text = out.getvalue()
+    assert f"{LONG_ID}-s1" in text and "200/20000" in text and "1.6774" in text and "trial.log" in text, text
+    ledger.close()

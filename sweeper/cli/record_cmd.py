@@ -130,6 +130,9 @@ def promote_command(
 ) -> None:
     """Validate a config's seeds from the ledger; if they pass write a records folder and a report,
     else a draft folder (<record-dir>.draft/) with the reasons. Exit 0 written, 1 refused."""
+    if root is not None:
+        err_console.print("[yellow]note:[/] --root is deprecated: use --out (the sweeps folder, as everywhere)",
+                          highlight=False)
     sweep_dir = resolve_sweep(sweep, sweeps_root(out or root))
     config_id = config_id_of(sweep_dir, config)
     with err_console.status(f"validating config {config_id} of sweep {sweep_dir.name}"):

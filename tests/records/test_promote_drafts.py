@@ -74,6 +74,7 @@ def test_promote_json_parses_and_root_is_a_hidden_alias_of_out(tmp_path: Path) -
     report = json.loads(result.stdout, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
     assert report["written"] is True and report["out_dir"] == str(tmp_path / "record")
     assert [s["seed"] for s in report["verdict"]["seeds"]] == [42, 1337, 2025]
+    assert "--root is deprecated: use --out" in result.output
     assert "--root" not in runner.invoke(app, ["promote", "--help"]).output
 
 

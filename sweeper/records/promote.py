@@ -30,8 +30,6 @@ from sweeper.sweepdir import SweepDir
 
 LEGALITY_CODES = {"calibration_after_cap", "rescoring_after_ttt", "val_data_in_training", "averaging_chosen_by_val"}
 RECORD_REFUSING_WARNINGS = LEGALITY_CODES | {"failed_seed", "too_few_seeds"}
-
-
 DRAFT_MARK = "REFUSED.txt"  # in a draft folder: the reasons, one a line (and what lets a rerun replace it)
 
 
@@ -49,6 +47,7 @@ class PromoteResult(BaseModel):
 
 
 def draft_dir_of(out_dir: Path) -> Path:
+    """Where a refused promotion to `out_dir` leaves its draft: `<out_dir>.draft/`."""
     return out_dir.with_name(out_dir.name + ".draft")
 
 

@@ -87,3 +87,16 @@ def test_an_ambiguous_config_prefix_lists_the_matches_and_writes_nothing(tmp_pat
     assert one_error_line(result.output) == ("error: --config cfg0: ambiguous prefix, matches 2 configs of sweep "
                                              "demo: cfg0000000a, cfg0000000b")
     assert not (tmp_path / "record").exists() and not (tmp_path / "record.draft").exists()
+
+
+def test_a_folder_in_the_drafts_place_that_pgolf_did_not_write_is_kept(tmp_path: Path) -> None:
+    sweep_with_config(tmp_path, {1337: 1.2060})
+    (tmp_path / "record.draft").mkdir()
+    (tmp_path / "record.draft" / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["promote", "--out", str(tmp_path), "--config", "#1", "--sota", SOTA,
+                                 "--record-dir", str(tmp_path / "record")])
+    assert result.exit_code == 2
+    assert one_error_line(result.output) == (f"error: {tmp_path / 'record.draft'} exists and is not a draft pgolf "
+                                             "wrote; move it away first")
+    assert [p.name for p in (tmp_path / "record.draft").iterdir()] == ["notes.txt"]
+    assert not (tmp_path / "record").exists()

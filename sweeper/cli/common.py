@@ -70,29 +70,22 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def finite(data: Any) -> Any:
-    """`data` with every NaN/inf float replaced by None, so the JSON parses strictly."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {key: finite(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
-        return [finite(value) for value in data]
-    return data
-
-
 def print_json(data: Any) -> None:
-    """Machine-readable output on stdout (no rich markup, no wrapping, no NaN: strict JSON)."""
-    sys.stdout.write(json.dumps(finite(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
+    """Machine-readable output on stdout (no rich markup, no wrapping): strict JSON, where a NaN or
+    infinite number (a diverged loss) is `null`, since JSON has no such numbers."""
+    sys.stdout.write(json.dumps(strict_json(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
-def config_id_of(sweep: SweepDir, ref: str) -> str:
-    """`--config` as typed (full id, rank `#N` as `pgolf candidates` shows it, or a unique prefix)."""
-    with Ledger(sweep.ledger_path, create=False) as ledger:
-        config_ids = [c.config_id for c in ledger.configs()]
-    ranked = [c.config_id for c in sweep_candidates(sweep).candidates]
-    return resolve_config_ref(ref, config_ids, ranked, sweep.name)
+def strict_json(data: Any) -> Any:
+    """`data` with every non-finite float replaced by None (containers copied)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict_json(value) for value in data]
+    return data
 
 
 @contextmanager
@@ -108,3 +101,11 @@ def progress_bars() -> Iterator[ProgressFn]:
             bars.update(tasks[stage], completed=done, total=total or None)
 
         yield update
+
+
+def config_id_of(sweep: SweepDir, ref: str) -> str:
+    """`--config` as typed (full id, rank `#N` as `pgolf candidates` shows it, or a unique prefix)."""
+    with Ledger(sweep.ledger_path, create=False) as ledger:
+        config_ids = [c.config_id for c in ledger.configs()]
+    ranked = [c.config_id for c in sweep_candidates(sweep).candidates]
+    return resolve_config_ref(ref, config_ids, ranked, sweep.name)

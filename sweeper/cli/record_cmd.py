@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sweeper.cli import app
@@ -73,7 +74,7 @@ def _print_verdict(verdict: Verdict, extra: Sequence[str] = ()) -> None:
     shown = {f.message for f in (*verdict.violations, *verdict.warnings)}
     for reason in dict.fromkeys(extra):
         if reason not in shown:
-            console.print(f"[red]refused[/] {reason}", highlight=False)
+            console.print(f"[red]refused[/] {escape(reason)}", highlight=False)
     statement = verdict.significance.statement
     if not any(statement in message for message in shown):
         console.print(f"[bold]significance[/] {statement}", highlight=False)
@@ -145,7 +146,8 @@ def promote_command(
         _print_verdict(result.verdict, extra=[] if result.written else result.refusals)
     if not result.written:
         err_console.print(f"[bold red]error:[/] not promoted ({len(result.refusals)} reason(s)); draft and report "
-                          f"in {result.draft_dir}", highlight=False, soft_wrap=True)
+                          f"in {escape(str(result.draft_dir))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     if not as_json:
-        console.print(f"wrote {result.out_dir} (report: {result.report_html})", highlight=False, soft_wrap=True)
+        console.print(f"wrote {result.out_dir} (report: {result.report_html})", highlight=False, markup=False,
+                      soft_wrap=True)

@@ -139,7 +139,7 @@ def _candidate_tables(report: CandidateReport, width: int) -> list[Table]:
     if inline:
         table.add_column("params", overflow="fold", ratio=1)
     for row, text in zip(rows, params, strict=True):
-        table.add_row(*row, *([text] if inline else []))
+        table.add_row(*row, *([Text(text)] if inline else []))
     if inline:
         return [table]
     swept = Table(box=box.SIMPLE_HEAD, title="params")
@@ -147,5 +147,5 @@ def _candidate_tables(report: CandidateReport, width: int) -> list[Table]:
     swept.add_column("config", min_width=widths[1])
     swept.add_column("params", overflow="fold")
     for c, text in zip(report.candidates, params, strict=True):
-        swept.add_row(str(c.rank), c.config_id, text)
+        swept.add_row(str(c.rank), c.config_id, Text(text))
     return [table, swept]

@@ -53,7 +53,7 @@ def _conclude(report: SweepReport, resume_hint: str, as_json: bool, cost_per_gpu
     else:
         counts = ", ".join(f"{n} {status}" for status, n in report.counts.items() if n)
         console.print(f"sweep {report.sweep}: {counts or 'no attempts'}, {report.gpu_hours:.3f} GPU-hours "
-                      f"({report.path})", highlight=False, soft_wrap=True)
+                      f"({report.path})", highlight=False, markup=False, soft_wrap=True)
     if not report.complete:
         raise fail(f"sweep {report.sweep} was interrupted before every attempt ended; resume with: {resume_hint}", 130)
     if not as_json:

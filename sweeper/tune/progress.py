@@ -21,6 +21,7 @@ from ray import tune
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from sweeper.candidates import gpu_hours
 from sweeper.errors import SpaceError
@@ -83,7 +84,7 @@ def progress_table(rows: Sequence[AttemptRow], title: str) -> Table:
         sizes = [r.artifact_bytes for r in config_rows if r.status == "finished" and r.artifact_bytes is not None]
         states = Counter(r.status for r in config_rows)
         table.add_row(
-            config_id, _params_text(config_rows[0].params), str(len(done)),
+            config_id, Text(_params_text(config_rows[0].params)), str(len(done)),
             f"{min(done):.4f}" if done else "-", f"{statistics.fmean(done):.4f}" if done else "-",
             f"{max(sizes):,}" if sizes else "-",
             " ".join(f"{n}{MARK[s]}" for s, n in sorted(states.items(), key=lambda kv: STATUS_ORDER.index(kv[0]))))
@@ -100,8 +101,8 @@ def running_table(trials: Sequence[LiveTrial]) -> Table:
     for t in trials:
         step = "-" if t.step is None else f"{t.step}/{t.total_steps}"
         where = "\n".join(x for x in (t.log_path, t.wandb) if x) or "-"
-        table.add_row(t.attempt_id, step, _number(t.train_loss, ".4f"), _number(t.val_bpb, ".4f"),
-                      _duration(t.elapsed_s), "eval" if t.evaluating else _duration(t.eta_s), where)
+        table.add_row(Text(t.attempt_id), step, _number(t.train_loss, ".4f"), _number(t.val_bpb, ".4f"),
+                      _duration(t.elapsed_s), "eval" if t.evaluating else _duration(t.eta_s), Text(where))
     return table
 
 

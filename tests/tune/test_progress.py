@@ -11,7 +11,7 @@ from rich.console import Console
 
 from sweeper.ledger import AttemptRow, Ledger, SweepRow
 from sweeper.space import SearchSpace
-from sweeper.trial_watch import LOCATION_FILE, TrialWatch, eta_s
+from sweeper.trial_watch import LOCATION_FILE, LiveTrial, TrialWatch, eta_s
 from sweeper.tune.progress import ProgressCallback, ended_line, progress_table, running_table, trial_line
 from tests.tune.spaces import BASELINE_LOG
 
@@ -143,3 +143,11 @@ def test_terminal_callback_shows_the_running_trial_in_a_live_table(tmp_path: Pat
     text = out.getvalue()
     assert f"{LONG_ID}-s1" in text and "200/20000" in text and "1.6774" in text and "trial.log" in text, text
     ledger.close()
+
+
+def test_paths_and_params_are_shown_as_typed_never_as_markup() -> None:
+    trial = LiveTrial(attempt_id=f"{LONG_ID}-s1", log_path="/runs/[bold]x[/bold]/trial.log", wandb="/w/[red]r")
+    text = "\n".join(_render(running_table([trial]), width=200))
+    assert "/runs/[bold]x[/bold]/trial.log" in text and "/w/[red]r" in text
+    row = AttemptRow(attempt_id="c-s1", sweep="s", config_id="c", seed=1, status="running", params={"TAG": "[b]t"})
+    assert "TAG=[b]t" in "\n".join(_render(progress_table([row], "sweep s")))

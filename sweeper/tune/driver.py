@@ -255,8 +255,7 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
     """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end."""
     console = console or Console()
     sweep, space = open_sweep(space, root, name, resume, console)
-    console.print(f"sweep {sweep.name}: starting Ray, the data fingerprint and the preflight", markup=False,
-                  highlight=False, soft_wrap=True)  # the live view's first line, before the slow start
+    _starting(console, sweep)
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.run()
 
@@ -274,5 +273,12 @@ def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, addr
         raise UsageError(f"--config {config_id}: no such config in sweep {sweep.name} (configs: {known})")
     space = parse_space(sweep.space_yaml.read_text(), source=str(sweep.space_yaml))
     space.check_paths()
+    _starting(console, sweep)
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.report(complete=driver.add_seeds(config, n))
+
+
+def _starting(console: Console, sweep: SweepDir) -> None:
+    """The live view's first line, before the slow start (Ray, data fingerprint, preflight)."""
+    console.print(f"sweep {sweep.name}: starting Ray, the data fingerprint and the preflight", markup=False,
+                  highlight=False, soft_wrap=True)

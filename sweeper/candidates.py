@@ -69,6 +69,8 @@ class Candidate(BaseModel):
     within_budgets: bool  # every budget verdict is ok (unknown counts as not ok)
     attempt_ids: list[str]
     significance: CandidateSignificance | None = None  # only against a SOTA
+    gpu_hours: float = 0.0  # every attempt of the config, failed ones too (ledger gpu_s)
+    cost: float | None = None  # gpu_hours x the report's cost_per_gpu_hour
 
 
 class CandidateReport(BaseModel):
@@ -77,6 +79,21 @@ class CandidateReport(BaseModel):
     candidates: list[Candidate]
     max_seeds: int = Field(default=SearchSpace.model_fields["max_seeds"].default, description="the space's seed budget")
     sota: str | None = Field(default=None, description="the space's `sota:` (the default of --sota)")
+    gpu_hours: float = 0.0  # every attempt of the sweep
+    cost_per_gpu_hour: float | None = None
+    cost: float | None = None
+
+
+def gpu_hours(attempts: Iterable[AttemptRow]) -> dict[str, float]:
+    """GPU-hours per config id over every attempt (nproc x wall; unknown counts 0)."""
+    hours: dict[str, float] = {}
+    for row in attempts:
+        hours[row.config_id] = hours.get(row.config_id, 0.0) + (row.gpu_s or 0.0) / 3600
+    return hours
+
+
+def _cost(hours: float, rate: float | None) -> float | None:
+    return None if rate is None else round(hours * rate, 2)
 
 
 def rank_candidates(attempts: Iterable[AttemptRow], limits: Limits) -> list[Candidate]:
@@ -95,8 +112,9 @@ def rank_candidates(attempts: Iterable[AttemptRow], limits: Limits) -> list[Cand
     return summaries
 
 
-def sweep_candidates(sweep: SweepDir) -> CandidateReport:
-    """Rank one sweep directory's ledger, with the limits of the space it ran (defaults if unreadable)."""
+def sweep_candidates(sweep: SweepDir, cost_per_gpu_hour: float | None = None) -> CandidateReport:
+    """Rank one sweep directory's ledger, with the limits of the space it ran (defaults if unreadable),
+    GPU-hours, and their cost at `cost_per_gpu_hour` (default: the space's `cost_per_gpu_hour`)."""
     with Ledger(sweep.ledger_path, create=False) as ledger:
         attempts = ledger.attempts()
         space_yaml = next((s.space_yaml for s in ledger.sweeps() if s.space_yaml), "")
@@ -107,7 +125,15 @@ def sweep_candidates(sweep: SweepDir) -> CandidateReport:
     except SpaceError:
         space = None
     limits = space.limits if space else Limits()
-    report = CandidateReport(sweep=sweep.name, limits=limits, candidates=rank_candidates(attempts, limits))
+    rate = cost_per_gpu_hour if cost_per_gpu_hour is not None else space.cost_per_gpu_hour if space else None
+    hours = gpu_hours(attempts)
+    ranked = rank_candidates(attempts, limits)
+    for candidate in ranked:
+        candidate.gpu_hours = round(hours.get(candidate.config_id, 0.0), 4)
+        candidate.cost = _cost(candidate.gpu_hours, rate)
+    total = round(sum(hours.values()), 4)
+    report = CandidateReport(sweep=sweep.name, limits=limits, candidates=ranked, gpu_hours=total,
+                             cost_per_gpu_hour=rate, cost=_cost(total, rate))
     if space is not None:
         report.max_seeds, report.sota = space.max_seeds, space.sota
     return report

@@ -67,6 +67,7 @@ class AttemptRow(AttemptFigures):
     started_at: float | None = None
     ended_at: float | None = None
     wall_s: float | None = None
+    gpu_s: float | None = None  # GPU-seconds the attempt held: nproc x wall_s
     retries: int = 0
 
 
@@ -108,7 +109,12 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX attempts_status ON attempts (status)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+def m002_gpu_seconds(db: sqlite3.Connection) -> None:
+    """GPU-seconds per attempt (nproc x wall); rows written before stay NULL (unknown)."""
+    db.execute("ALTER TABLE attempts ADD COLUMN gpu_s REAL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_gpu_seconds]
 
 
 class Ledger:

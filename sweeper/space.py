@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sweeper.errors import SpaceError
 from sweeper.secrets import is_secret_name
-from sweeper.space_errors import first_problem
+from sweeper.space_errors import space_problems
 from sweeper.space_params import (
     ChoiceParam,
     GridParam,
@@ -134,6 +134,7 @@ class SearchSpace(StrictModel):
     asha: Asha | None = None
     limits: Limits = Limits()
     wandb: Wandb = Wandb()
+    cost_per_gpu_hour: float | None = Field(default=None, ge=0, description="shown beside GPU-hours")
 
     @field_validator("name")
     @classmethod
@@ -306,7 +307,7 @@ def parse_space(text: str, source: str = "<space>") -> SearchSpace:
     try:
         return SearchSpace.model_validate(data)
     except ValidationError as exc:
-        raise SpaceError(f"{source}: {first_problem(exc, SearchSpace, SPACE_PARTS)}") from None
+        raise SpaceError(f"{source}: {space_problems(exc, SearchSpace, SPACE_PARTS, text)}") from None
 
 
 def load_space(path: Path, base_dir: Path | None = None) -> SearchSpace:

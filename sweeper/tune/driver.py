@@ -26,7 +26,7 @@ from typing import Any, Self
 from pydantic import BaseModel
 from rich.console import Console
 
-from sweeper.candidates import Candidate, rank_candidates
+from sweeper.candidates import Candidate, gpu_hours, rank_candidates
 from sweeper.data.check import dataset_fingerprint
 from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
@@ -56,6 +56,7 @@ class SweepReport(BaseModel):
     counts: dict[str, int]
     candidates: list[Candidate]
     complete: bool
+    gpu_hours: float = 0.0  # every attempt of the sweep so far (nproc x wall)
 
 
 def planned_configs(space: SearchSpace) -> list[dict[str, Any]]:
@@ -174,7 +175,8 @@ class Driver:
         counts = {status: sum(r.status == status for r in rows) for status in ("finished", "failed", "skipped",
                                                                               "running", "pending")}
         return SweepReport(sweep=self.sweep.name, path=self.sweep.path, counts=counts,
-                           candidates=rank_candidates(rows, self.space.limits), complete=complete)
+                           candidates=rank_candidates(rows, self.space.limits), complete=complete,
+                           gpu_hours=round(sum(gpu_hours(rows).values()), 4))
 
     # -- running jobs ----------------------------------------------------------------------------
     def _attempt_id(self, job: Job) -> str:
@@ -278,6 +280,7 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
     """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end."""
     console = console or Console()
     sweep, space = open_sweep(space, root, name, resume, console)
+    _starting(console, sweep)
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.run()
 
@@ -295,5 +298,12 @@ def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, addr
         raise UsageError(f"--config {config_id}: no such config in sweep {sweep.name} (configs: {known})")
     space = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     space.check_paths()
+    _starting(console, sweep)
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.report(complete=driver.add_seeds(config, n))
+
+
+def _starting(console: Console, sweep: SweepDir) -> None:
+    """The live view's first line, before the slow start (Ray, data fingerprint, preflight)."""
+    console.print(f"sweep {sweep.name}: starting Ray, the data fingerprint and the preflight", markup=False,
+                  highlight=False, soft_wrap=True)

@@ -20,7 +20,7 @@ SOTA = "2.10"  # nats; the seeds score ~2.037 nats
 
 
 def _promote(sweep_dir: Path, out: Path, *extra: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["promote", str(sweep_dir), "--config", "cfg0000000a", "--out", str(out),
+    result = runner.invoke(app, ["promote", str(sweep_dir), "--config", "cfg0000000a", "--record-dir", str(out),
                                  "--name", "Edited Seq2048", "--author", "Ada", "--github-id", "ada", *extra])
     return result.exit_code, " ".join(result.output.split())
 
@@ -112,8 +112,8 @@ def test_script_changed_since_the_sweep_is_an_error(tmp_path: Path) -> None:
 def test_unknown_config_lists_the_known_ones(tmp_path: Path) -> None:
     sweep = sweep_with_config(tmp_path, SCORES)
     result = runner.invoke(app, ["promote", str(sweep.path), "--config", "nope", "--sota", SOTA,
-                                 "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "'nope' is not in sweep demo (configs: cfg0000000a)" in result.output
+                                 "--record-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--config nope: no such config in sweep demo (configs: cfg0000000a)" in result.output
 
 
 def test_missing_log_is_an_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +14,7 @@ from sweeper.cli.common import console, fail, friendly_errors, progress_bars
 from sweeper.cli.space_cmd import candidates
 from sweeper.data.demo import build_demo_dataset
 from sweeper.errors import PgolfError, UsageError
+from sweeper.ledger import Ledger
 from sweeper.records.promote import report_best_config
 from sweeper.space import REPO_ROOT, load_space
 from sweeper.sweepdir import resolve_sweep, sweeps_root
@@ -26,6 +28,17 @@ DEMO_SPACE = REPO_ROOT / "search_spaces" / "demo.yaml"
 
 OutOption = Annotated[Path | None, typer.Option(
     "--out", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).", show_default=False)]
+
+
+class PreflightChoice(str, Enum):
+    skip = "skip"
+    warn = "warn"
+    off = "off"
+
+
+PreflightOption = Annotated[PreflightChoice | None, typer.Option(
+    "--preflight", help="Override the space's `preflight:` for this run: skip configs surely over the byte limit "
+                        "(warn on uncertain ones), warn only, or off (predict nothing).", show_default=False)]
 AddressOption = Annotated[str | None, typer.Option(
     "--address", help="Ray cluster to join (e.g. auto, ray://head:10001); default $RAY_ADDRESS, else a local Ray.",
     show_default=False)]
@@ -36,6 +49,11 @@ def _conclude(report: SweepReport, resume_hint: str) -> None:
     console.print(f"sweep {report.sweep}: {counts or 'no attempts'} ({report.path})", highlight=False)
     if not report.complete:
         raise fail(f"sweep {report.sweep} was interrupted before every attempt ended; resume with: {resume_hint}", 130)
+    if report.counts.get("skipped") and report.counts["skipped"] == sum(report.counts.values()):
+        with Ledger(report.path / "ledger.sqlite", create=False) as ledger:
+            first = ledger.attempts(status="skipped")[0].failure_reason
+        raise fail(f"sweep {report.sweep} ran nothing: all {report.counts['skipped']} attempt(s) were skipped, the "
+                   f"first as {first}; check sizes with `pgolf preflight`, or run them anyway with --preflight warn")
     candidates(sweep=str(report.path), as_json=False, out=None, top=None)
 
 
@@ -50,12 +68,14 @@ def sweep(
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the sweep named --name (default: the space's name); finished trials are kept.")]
     = False,
+    preflight: PreflightOption = None,
 ) -> None:
     """Screen every config on the first seed, then re-run the best configs on the other seeds."""
     from sweeper.tune.driver import run_sweep
 
     space = load_space(space_path)
-    report = run_sweep(space, sweeps_root(out), name=name, address=address, resume=resume, console=console)
+    report = run_sweep(space, sweeps_root(out), name=name, address=address, resume=resume, console=console,
+                       preflight=preflight.value if preflight else None)
     out_flag = f" --out {out}" if out else ""
     _conclude(report, f"pgolf sweep {space_path} --resume --name {report.sweep}{out_flag}")
 

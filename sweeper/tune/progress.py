@@ -29,7 +29,8 @@ def _params_text(params: dict[str, Any]) -> str:
 def progress_table(rows: Sequence[AttemptRow], title: str) -> Table:
     """Counts in the caption; one line per config, best (lowest) post-quant val_bpb first.
 
-    Status: attempts per state, ▶ running, ✓ finished, ✗ failed, - skipped, … pending."""
+    Status: attempts per state, ▶ running, ✓ finished, ✗ failed, - skipped, … pending; ⚠ preflight:
+    it runs although preflight could not promise it fits (the ledger's `preflight_warning`)."""
     counts: Counter[str] = Counter(row.status for row in rows)
     caption = " · ".join(f"{status} {counts[status]}" for status in STATUS_ORDER if counts[status] or status in
                          ("running", "finished", "failed"))
@@ -55,7 +56,8 @@ def progress_table(rows: Sequence[AttemptRow], title: str) -> Table:
             config_id, _params_text(config_rows[0].params), str(len(done)),
             f"{min(done):.4f}" if done else "-", f"{statistics.fmean(done):.4f}" if done else "-",
             f"{max(sizes):,}" if sizes else "-",
-            " ".join(f"{n}{MARK[s]}" for s, n in sorted(states.items(), key=lambda kv: STATUS_ORDER.index(kv[0]))))
+            " ".join(f"{n}{MARK[s]}" for s, n in sorted(states.items(), key=lambda kv: STATUS_ORDER.index(kv[0])))
+            + (" ⚠ preflight" if any(r.preflight_warning for r in config_rows) else ""))
     return table
 
 

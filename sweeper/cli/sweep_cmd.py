@@ -52,8 +52,8 @@ def _conclude(report: SweepReport, resume_hint: str) -> None:
     if report.counts.get("skipped") and report.counts["skipped"] == sum(report.counts.values()):
         with Ledger(report.path / "ledger.sqlite", create=False) as ledger:
             first = ledger.attempts(status="skipped")[0].failure_reason
-        raise fail(f"sweep {report.sweep} ran nothing: all {report.counts['skipped']} attempt(s) were skipped, the "
-                   f"first as {first}; check sizes with `pgolf preflight`, or run them anyway with --preflight warn")
+        raise fail(f"sweep {report.sweep} ran nothing: all {report.counts['skipped']} attempt(s) were skipped ({first}); "
+                   "check sizes with `pgolf preflight SPACE`, or run them anyway with --preflight warn")
     candidates(sweep=str(report.path), as_json=False, out=None, top=None)
 
 

@@ -92,3 +92,15 @@ def test_the_preflight_flag_overrides_the_space(ray_local: None, demo_data: Any,
     assert row.status == "finished"
     assert row.preflight_warning and row.preflight_warning.endswith("running it anyway (preflight: warn)")
     assert "even the low end" in row.preflight_warning
+
+
+def test_an_optuna_trial_decides_in_the_trial_and_records_its_warning(
+        ray_local: None, demo_data: Any, tmp_path: Path) -> None:
+    space = standin_space(demo_data, "optuna-near", search={"algorithm": "optuna", "samples": 1},
+                          params={"NUM_LAYERS": {"type": "choice", "values": [9]}})
+    space = with_limit(space, Preflight(space).predict({"NUM_LAYERS": 9}).artifact_bytes)
+    report = run_sweep(space, tmp_path / "runs", console=Console(file=io.StringIO()))
+    (row,) = rows_of(report.path)
+    assert row.status == "finished" and row.preflight_warning and "may exceed limit" in row.preflight_warning
+    (run,) = map(read_offline_run, find_offline_runs(report.path / "wandb"))
+    assert run.config["preflight_warning"] == row.preflight_warning

@@ -157,11 +157,12 @@ class Preflight:
         same = [m for m in self.measured if m.config_id == cid]
         fields: dict[str, Any] = {"basis": raw.basis, "exact": raw.exact, "band": raw.band,
                                   "model_bytes": raw.model_bytes, "note": raw.note}
-        comparable, unlike = self.comparable(raw)
         if same:
             fields.update(basis="measured", exact=True, band=0.0, model_bytes=max(m.model_bytes for m in same))
             code_bytes = max(m.artifact_bytes for m in same) - fields["model_bytes"]
-        elif comparable:
+            return self._verdict(cid, params, raw, code_bytes, fields)
+        comparable, unlike = self.comparable(raw)
+        if comparable:
             ratios = [m.model_bytes / self.raw_size(m.env).model_bytes for m in comparable]
             ratio = statistics.median(ratios)
             fields.update(basis=f"calibrated from {len(ratios)} runs of {self.space.script.name} ({raw.format_label})",
@@ -170,7 +171,7 @@ class Preflight:
         elif raw.method == "trainer" and (prior := self._prior(raw.format_label)) is not None:
             model_bytes = raw.model_bytes - raw.large_tensor_bytes + round(raw.large_tensor_bytes * prior)
             fields.update(basis="prior", exact=False, band=PRIOR_BAND, model_bytes=model_bytes, calibration_ratio=prior)
-        if not same and (unlike or self.other_data):
+        if unlike or self.other_data:
             fields["note"] = "; ".join(filter(None, [fields["note"], self._not_calibrated(unlike)]))
         return self._verdict(cid, params, raw, code_bytes, fields)
 
@@ -227,7 +228,8 @@ class Preflight:
         return found, {k: n for k, n in unlike.items() if n}
 
     def _not_calibrated(self, unlike: dict[str, int]) -> str:
-        parts = [f"{self.other_data} on other or unknown data"] if self.other_data else []
+        data = "other data" if self.data_fingerprint else "data not on this machine to compare"
+        parts = [f"{self.other_data} on {data}"] if self.other_data else []
         if "format" in unlike:
             parts.append(f"{unlike['format']} in another format")
         if "params" in unlike:

@@ -60,7 +60,7 @@ def test_the_same_config_on_the_same_data_is_measured_and_exact(tmp_path: Path) 
     assert same.artifact_bytes == same.low_bytes == same.high_bytes == 2 * raw.model_bytes + 10 + raw.code_bytes
     on_other_data = Preflight(space, found, data_fingerprint="other data").predict({"MODEL_DIM": 64})
     assert on_other_data.basis == "trainer export" and on_other_data.model_bytes == raw.model_bytes
-    assert "2 on other or unknown data" in on_other_data.note
+    assert "2 on other data" in on_other_data.note
 
 
 def test_comparable_runs_calibrate_with_their_median_ratio_and_spread() -> None:
@@ -75,7 +75,7 @@ def test_comparable_runs_calibrate_with_their_median_ratio_and_spread() -> None:
 
 
 @pytest.mark.parametrize(("differs", "why"), [
-    ("data", "1 on other or unknown data"),
+    ("data", "1 on other data"),
     ("format", "1 in another format"),
     ("size", "1 with parameter counts beyond 2x"),
 ])
@@ -98,7 +98,8 @@ def test_runs_that_differ_do_not_calibrate(differs: str, why: str) -> None:
 def test_without_a_data_fingerprint_nothing_corrects() -> None:
     space = tiny_space(MODEL_DIM={"type": "grid", "values": [64, 72]})
     run = measured(space, {"MODEL_DIM": 72}, 1.5)
-    assert Preflight(space, [run]).predict({"MODEL_DIM": 64}).basis == "trainer export"
+    prediction = Preflight(space, [run]).predict({"MODEL_DIM": 64})
+    assert prediction.basis == "trainer export" and "1 on data not on this machine to compare" in prediction.note
 
 
 def test_sweep_preflight_reads_every_sweep_under_the_root_and_caches_there(tmp_path: Path) -> None:

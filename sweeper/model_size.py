@@ -50,7 +50,6 @@ GROUPED_NUMEL = 1 << 16  # tensors this large are compressed once per group (see
 TRAINER_API = ("def build_model", "def compress_state_dict", "def from_env")
 # The synthetic export's residual error: the 9x512 int8+zlib baseline predicts +0.4% of its measured bytes.
 TRAINER_BAND = 0.02
-SIZER_FILES = (Path(__file__), *sorted((Path(__file__).parent / "script").glob("*.py")))
 
 
 class RawSize(BaseModel):
@@ -161,8 +160,11 @@ def foreign_size(script: Path, env: Mapping[str, str]) -> RawSize:
 
 @functools.cache
 def sizer_fingerprint() -> str:
-    """sha256 of the sizing code: a cached raw size is only reused by the code that computed it."""
-    return sha256_files(*SIZER_FILES)
+    """sha256 of the sizing code and data (this module, `sweeper/script/`): a cached raw size is only
+    reused by the code that computed it."""
+    package = Path(__file__).parent / "script"
+    files = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sha256_files(Path(__file__), *files)
 
 
 def estimate_size(script_text: str, env: Mapping[str, str]) -> RawSize:

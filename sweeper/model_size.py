@@ -146,16 +146,12 @@ def synthetic_tensor(like: Any, generator: Any) -> Any:
 
 def foreign_size(script: Path, env: Mapping[str, str]) -> RawSize:
     """A script without the trainer API, sized by `sweeper.script.size_script` (never exact)."""
-    try:
-        from sweeper.script import size_script
-    except ImportError:  # TEMPORARY until sweeper/script lands on this branch
-        return estimate_size(script.read_text(errors="replace"), env)
+    from sweeper.script import size_script  # it imports this module's `estimate_size` for its fallback
+
     size = size_script(script, env)
-    notes = ["decoded its compressed self-extracting stub" if size.decoded_stub else "", size.params_note]
-    return RawSize(method=size.method, basis=f"estimate ({size.basis})" if size.basis else "estimate",
-                   model_params=size.model_params, params_exact=size.params_exact, model_bytes=size.model_bytes,
-                   code_bytes=size.code_bytes, format_label=size.quant_format, band=size.band,
-                   note=f"{script.name}: " + "; ".join(n for n in notes if n) if any(notes) else "")
+    return RawSize(method=size.method, basis=f"estimate ({size.basis})", model_params=size.model_params,
+                   params_exact=size.params_exact, model_bytes=size.model_bytes, code_bytes=size.code_bytes,
+                   format_label=size.quant_format, band=size.band, note=f"{script.name}: {size.params_note}")
 
 
 @functools.cache
@@ -168,7 +164,10 @@ def sizer_fingerprint() -> str:
 
 
 def estimate_size(script_text: str, env: Mapping[str, str]) -> RawSize:
-    """The documented fallback for scripts without the trainer API (see module docstring)."""
+    """The baseline architecture formula over the env (NUM_LAYERS, MODEL_DIM, NUM_HEADS, NUM_KV_HEADS,
+    MLP_MULT, VOCAB_SIZE, TIE_EMBEDDINGS, BIGRAM_*; defaults read from the script's own
+    `os.environ.get` calls) x the bytes/param records measured for its quant format: what
+    `sweeper.script` falls back to when it cannot build a script's own model."""
     def get(name: str) -> float:
         if name in env:
             return float(env[name])

@@ -124,6 +124,23 @@ def test_a_foreign_script_is_never_exact_and_its_band_decides(tmp_path: Path) ->
                     wide.skip_reason or "")
 
 
+def test_a_record_script_is_sized_by_its_own_model_and_runs_although_near_the_cap() -> None:
+    """A compressed self-extracting record (15,991,018 B logged) is decoded and sized by
+    `sweeper.script.size_script`: exact parameters, bytes with a band that reaches the cap, so a sweep
+    runs it with a warning instead of skipping a record that fit."""
+    folder = FIXTURES / "track_10min_16mb/2026-04-06_SP8192_QK5_LegalTTT_1.0828"
+    log = (folder / "train_seed42.log").read_text()
+    logged_params = int(re.search(r"^model_params:(\d+)", log, re.MULTILINE).group(1))
+    logged_bytes = int(re.search(r"^Total submission size \S+: (\d+) bytes", log, re.MULTILINE).group(1))
+    space = parse_space(yaml.safe_dump({"name": "rec", "script": str(folder / "train_gpt.py"), "data_path": "d",
+                                        "tokenizer_path": "t.model"}))
+    prediction = Preflight(space).predict({})
+    assert prediction.method != "trainer" and prediction.params_exact and prediction.model_params == logged_params
+    assert prediction.low_bytes <= logged_bytes <= prediction.high_bytes and "decoded" in prediction.note
+    decision = Preflight(space).decide({}, "skip")
+    assert decision.skip_reason is None and prediction.verdict in ("fits", "near")
+
+
 def test_preflight_configs_are_grid_points_or_size_relevant_corners() -> None:
     grid = tiny_space(MATRIX_LR={"type": "grid", "values": [0.01, 0.02]})
     assert preflight_configs(grid) == [{"MATRIX_LR": 0.01}, {"MATRIX_LR": 0.02}]

@@ -149,7 +149,7 @@ def foreign_size(script: Path, env: Mapping[str, str]) -> RawSize:
     from sweeper.script import size_script  # it imports this module's `estimate_size` for its fallback
 
     size = size_script(script, env)
-    return RawSize(method=size.method, basis=f"estimate ({size.basis})", model_params=size.model_params,
+    return RawSize(method=size.method, basis=f"estimate: {size.basis}", model_params=size.model_params,
                    params_exact=size.params_exact, model_bytes=size.model_bytes, code_bytes=size.code_bytes,
                    format_label=size.quant_format, band=size.band, note=f"{script.name}: {size.params_note}")
 

@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("roots", nargs="*", type=Path, default=[r for r in DEFAULT_ROOTS if r.is_dir()])
     parser.add_argument("--write-fit", action="store_true", help="refit the rates and rewrite sweeper/script/fitted.py")
     args = parser.parse_args()
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=230)
     records = [r for root in args.roots for r in find_records(root)]
     measured: list[Measured] = []
     with console.status("building each record's model on meta") as status:
@@ -78,7 +78,7 @@ def main() -> None:
         table.add_row(record.name[:44], f"{record.logged_params or 0:,}", f"{size.model_params:,}", "yes" if is_exact else "NO",
                       f"{record.artifact_bytes:,}", f"{predicted:,}", f"{error * 100:+.2f}" + ("" if comparable else " *"),
                       f"{loo.get(record.name, float('nan')) * 100:+.2f}", f"{base_error * 100:+.1f}", size.method,
-                      size.quant_format)
+                      size.quant_format.replace(" passthrough", ""))
     console.print(table, markup=False)
     n = len(records)
     abs_err = [abs(e) for e in errors]

@@ -18,6 +18,7 @@ from sweeper.script.build import BuildFailed, BuiltModel, build_model
 from sweeper.script.code_size import code_bytes
 from sweeper.script.fitted import FITTED, band_for, basis_for
 from sweeper.script.format import ExportFormat, detect_format
+from sweeper.script.formula import formula_size
 from sweeper.script.rates import census
 from sweeper.script.source import ScriptSource, read_source
 
@@ -67,9 +68,7 @@ def _sized(source: ScriptSource, built: BuiltModel, fmt: ExportFormat) -> Script
 
 
 def _fallback(source: ScriptSource, env: Mapping[str, str], reason: str) -> ScriptSize:
-    from sweeper.model_size import estimate_size  # the baseline formula; model_size imports this package
-
-    estimate = estimate_size(source.text, env)
+    estimate = formula_size(source.text, env)
     return ScriptSize(
         model_params=estimate.model_params, params_exact=False,
         params_note=f"cannot build the script's model: {reason}; fell back to the baseline formula "
@@ -77,4 +76,3 @@ def _fallback(source: ScriptSource, env: Mapping[str, str], reason: str) -> Scri
         decoded_stub=source.decoded_stub, code_bytes=code_bytes(source), quant_format=estimate.format_label,
         model_bytes=estimate.model_bytes, band=FALLBACK_BAND, method="formula",
         basis="baseline architecture formula x bytes/param of records")
-

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_PASSTHROUGH_NUMEL = 65_536
+ANY_LEVELS = 0  # in ExportFormat.floored_levels: the floor is written with a variable range
 COMPRESSORS = ("brotli", "zstd", "lzma", "zlib", "lrzip")
 
 
@@ -45,6 +46,7 @@ class ExportFormat:
     clip: dict[str, float] = field(default_factory=dict)  # category -> clip sigmas (GPTQ scripts)
     fp8_floats: bool = False  # large non-ternary matrices stored as fp8 (ternary exports' FP_STORAGE=FP8)
     floored_levels: frozenset[int] = frozenset()  # grids (levels) whose row scales have a 1/levels floor
+    int8_row_suffixes: tuple[str, ...] = ()  # small tensors routed to an int8-per-row path before passthrough
 
     @property
     def family(self) -> str:
@@ -52,12 +54,15 @@ class ExportFormat:
         return "ternary" if self.ternary else "gptq" if self.gptq else "rtn"
 
     def _int(self, bits: int, clip: float | None) -> TensorKind:
-        return TensorKind("int", bits, clip, floored=clip is None and 2 ** (bits - 1) - 1 in self.floored_levels)
+        levels = 2 ** (bits - 1) - 1
+        return TensorKind("int", bits, clip, floored=clip is None and bool({levels, ANY_LEVELS} & self.floored_levels))
 
     def kind_of(self, name: str, shape: tuple[int, ...], dtype: str) -> TensorKind:
         numel = math.prod(shape)
         if not dtype.startswith(("float", "bfloat")):
             return TensorKind("float", 8 * _dtype_bytes(dtype))
+        if len(shape) == 2 and name.endswith(self.int8_row_suffixes or ("\0",)):
+            return TensorKind("int", 8)
         if len(shape) < 2 or numel <= self.passthrough_numel:
             return TensorKind("float", 16)
         category = category_of(name)
@@ -104,7 +109,7 @@ def detect_format(text: str, hp: Any, module: Any = None) -> ExportFormat:
         passthrough_numel=_passthrough_numel(text), matrix_bits=matrix_bits, mlp_bits=mlp_bits,
         embed=_embed_kind(text, hp, matrix_bits, clip.get("embed")), ternary=_is_ternary(text), clip=clip,
         fp8_floats=bool(getattr(hp, "fp_storage", False)) and _is_ternary(text),
-        floored_levels=frozenset(int(x) for x in re.findall(r"clamp_min\(\s*1(?:\.0*)?\s*/\s*(\d+)", text)))
+        floored_levels=_floored_levels(text), int8_row_suffixes=_int8_row_suffixes(text, hp))
 
 
 def _hp_int(hp: Any, name: str) -> int | None:
@@ -150,8 +155,14 @@ def _mlp_override_bits(text: str) -> int | None:
 
 
 def _passthrough_numel(text: str) -> int:
-    found = re.search(r"numel\(\)\s*<=\s*([\d_]+)", text) or re.search(r"KEEP_FLOAT_MAX_NUMEL\s*=\s*([\d_]+)", text)
-    return int(found.group(1).replace("_", "")) if found else DEFAULT_PASSTHROUGH_NUMEL
+    """The largest numel kept as a float: the `numel() <= N` test followed by a passthrough/keep branch."""
+    constants = {k: v for k, v in re.findall(r"^(\w+)\s*=\s*([\d_]+)\s*$", text, re.M)}
+    for match in re.finditer(r"numel\(\)\s*<=\s*(\w+)", text):
+        after = text[match.end():match.end() + 250].lower()
+        value = constants.get(match.group(1), match.group(1)).replace("_", "")
+        if value.isdigit() and ("passthrough" in after or "keep_float" in after):
+            return int(value)
+    return DEFAULT_PASSTHROUGH_NUMEL
 
 
 def _embed_kind(text: str, hp: Any, matrix_bits: int, clip: float | None) -> TensorKind:
@@ -165,6 +176,23 @@ def _embed_kind(text: str, hp: Any, matrix_bits: int, clip: float | None) -> Ten
     if cats and "embed" in cats.group(1):
         return TensorKind("int", matrix_bits)
     return TensorKind("int", 8)
+
+
+def _floored_levels(text: str) -> frozenset[int]:
+    """Grids whose row scale is clamped to >= 1/levels (`clamp_min(1.0 / 31.0)`; a named range: any grid)."""
+    found = re.findall(r"clamp_min\(\s*1(?:\.0*)?\s*/\s*([\w.]+)\s*\)", text)
+    return frozenset(int(float(x)) if x[0].isdigit() else ANY_LEVELS for x in found)
+
+
+def _int8_row_suffixes(text: str, hp: Any) -> tuple[str, ...]:
+    """Name suffixes an export sends to an int8 row quantiser (`name.endswith(".attn_gate_w")` ... int8),
+    unless a hyperparameter switching that path (`*quant_gate*`) is off."""
+    switches = [v for k, v in vars(type(hp)).items() if "quant_gate" in k] + [
+        v for k, v in getattr(hp, "__dict__", {}).items() if "quant_gate" in k]
+    if switches and not all(switches):
+        return ()
+    found = re.finditer(r"name\.endswith\(\s*[\"']([^\"']+)[\"']\s*\)", text)
+    return tuple(sorted({m.group(1) for m in found if "int8" in text[m.end():m.end() + 300]}))
 
 
 def _is_ternary(text: str) -> bool:

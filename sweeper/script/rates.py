@@ -82,10 +82,10 @@ def census(fmt: ExportFormat, shapes: dict[str, tuple[tuple[int, ...], str]]) ->
     for name, (shape, dtype) in shapes.items():
         kind = fmt.kind_of(name, shape, dtype)
         numel = math.prod(shape)
-        raw += TENSOR_OVERHEAD
+        raw += TENSOR_OVERHEAD * math.prod(shape[:-2])  # banked (3-D) weights are exported per layer
         groups.append((numel, kind))
         if kind.kind == "int":
-            raw += SCALE_BYTES * shape[0]
+            raw += SCALE_BYTES * (numel // shape[-1])
         elif kind.kind == "ternary":
             raw += SCALE_BYTES * max(1, numel // 64)
     return Census(groups=tuple(groups), raw_bytes=raw, compressor=fmt.compressor, level=fmt.level, family=fmt.family)

@@ -36,15 +36,6 @@ from sweeper.digest import sha256_files
 from sweeper.errors import SpaceError
 from sweeper.space import config_id
 
-# Compressed model bytes per parameter measured in record logs, by weight quant format.
-BYTES_PER_PARAM = {
-    8: 0.927,  # 2026-03-17_NaiveBaseline: int8+zlib 15,815,847 B / 17,059,912 params
-    6: 0.590,  # 2026-03-23_LeakyReLU_LegalTTT_ParallelMuon: int6+lzma 15,887,928 B / 26,928,220
-    5: 0.460,  # PR576 33.6M int5 GPTQ: ~15.45 MB / 33,580,124 (stack-spec sections 1, 3.11)
-    4: 0.370,  # extrapolated from int5 (4/5 of its bytes/param); no record measures it
-}
-BASELINE_DEFAULTS = {"NUM_LAYERS": 9, "MODEL_DIM": 512, "NUM_HEADS": 8, "NUM_KV_HEADS": 4, "MLP_MULT": 2,
-                     "VOCAB_SIZE": 1024, "TIE_EMBEDDINGS": 1, "BIGRAM_VOCAB_SIZE": 0, "BIGRAM_DIM": 128}
 SYNTHETIC_MATRIX_STD = 0.5
 GROUPED_NUMEL = 1 << 16  # tensors this large are compressed once per group (see synthetic_size)
 TRAINER_API = ("def build_model", "def compress_state_dict", "def from_env")
@@ -164,30 +155,11 @@ def sizer_fingerprint() -> str:
 
 
 def estimate_size(script_text: str, env: Mapping[str, str]) -> RawSize:
-    """The baseline architecture formula over the env (NUM_LAYERS, MODEL_DIM, NUM_HEADS, NUM_KV_HEADS,
-    MLP_MULT, VOCAB_SIZE, TIE_EMBEDDINGS, BIGRAM_*; defaults read from the script's own
-    `os.environ.get` calls) x the bytes/param records measured for its quant format: what
-    `sweeper.script` falls back to when it cannot build a script's own model."""
-    def get(name: str) -> float:
-        if name in env:
-            return float(env[name])
-        found = re.search(rf"""environ\.get\(\s*["']{name}["']\s*,\s*["']?([-0-9.eE+]+)["']?\s*\)""", script_text)
-        return float(found.group(1)) if found else float(BASELINE_DEFAULTS[name])
+    """The baseline architecture formula (`sweeper.script.formula`, size_script's fallback) as a raw
+    size: what preflight gave every foreign script before size_script (the accuracy bench's baseline)."""
+    from sweeper.script import FALLBACK_BAND
+    from sweeper.script.formula import formula_size
 
-    layers, dim, vocab = int(get("NUM_LAYERS")), int(get("MODEL_DIM")), int(get("VOCAB_SIZE"))
-    heads, kv_heads = int(get("NUM_HEADS")), int(get("NUM_KV_HEADS"))
-    hidden = int(get("MLP_MULT") * dim)
-    kv_dim = kv_heads * (dim // heads)
-    block = 2 * dim * dim + 2 * dim * kv_dim + 2 * dim * hidden + 4 * dim + heads  # + scales, resid_mix, q_gain
-    embed = vocab * dim * (1 if get("TIE_EMBEDDINGS") else 2)
-    bigram_vocab, bigram_dim = int(get("BIGRAM_VOCAB_SIZE")), int(get("BIGRAM_DIM"))
-    bigram = bigram_vocab * bigram_dim + bigram_dim * dim + 1 if bigram_vocab else 0
-    n_params = layers * block + embed + min(layers // 2, layers - layers // 2) * dim + bigram
-    fmt = re.search(r"Serialized model (int(\d+)[^:{]*)", script_text)
-    bits = int(fmt.group(2)) if fmt and int(fmt.group(2)) in BYTES_PER_PARAM else 8
-    per_param = BYTES_PER_PARAM[bits]
-    note = (f"estimate: {n_params:,} params from env ({layers}L d{dim} {heads}/{kv_heads} heads mlp {hidden} "
-            f"V{vocab}) x {per_param} B/param (int{bits}, from records)")
-    return RawSize(method="estimate", basis="estimate", model_params=n_params, params_exact=False,
-                   model_bytes=round(n_params * per_param), format_label=f"int{bits} (estimated)", band=0.25,
-                   note=note)
+    size = formula_size(script_text, env)
+    return RawSize(method="estimate", basis="estimate", model_params=size.model_params, params_exact=False,
+                   model_bytes=size.model_bytes, format_label=size.format_label, band=FALLBACK_BAND, note=size.note)

@@ -59,8 +59,8 @@ def main() -> None:
         console.print(f"wrote {path}; rerun without --write-fit to score the new rates", markup=False)
         return
     table = Table("record", "params logged", "predicted", "exact", "bytes logged", "predicted", "err %", "LOO %",
-                  "baseline err %", "method", "format", title="preflight sizing vs record logs")
-    errors, baseline_errors, exact, fits_over = [], [], 0, []
+                  "band %", "baseline err %", "method", "format", title="preflight sizing vs record logs")
+    errors, baseline_errors, exact, fits_over, low_over = [], [], 0, [], []
     for record in records:
         size = size_script(record.script, record.env)
         comparable = _same_codec(size.quant_format, record.logged_codec[0] if record.logged_codec else None)
@@ -75,9 +75,12 @@ def main() -> None:
             baseline_errors.append(base_error)
         if record.artifact_bytes <= CAP and predicted > CAP:
             fits_over.append(record.name)
+        if record.artifact_bytes <= CAP and size.model_bytes * (1 - size.band) + size.code_bytes > CAP:
+            low_over.append(record.name)
         table.add_row(record.name[:44], f"{record.logged_params or 0:,}", f"{size.model_params:,}", "yes" if is_exact else "NO",
                       f"{record.artifact_bytes:,}", f"{predicted:,}", f"{error * 100:+.2f}" + ("" if comparable else " *"),
-                      f"{loo.get(record.name, float('nan')) * 100:+.2f}", f"{base_error * 100:+.1f}", size.method,
+                      f"{loo.get(record.name, float('nan')) * 100:+.2f}", f"{size.band * 100:.1f}",
+                      f"{base_error * 100:+.1f}", size.method,
                       size.quant_format.replace(" passthrough", ""))
     console.print(table, markup=False)
     n = len(records)
@@ -90,8 +93,9 @@ def main() -> None:
         f"median {statistics.median(abs_err) * 100:.2f}% (baseline max {max(abs_base) * 100:.1f}% median "
         f"{statistics.median(abs_base) * 100:.1f}%, ratio of medians {statistics.median(abs_base) / statistics.median(abs_err):.1f}x); "
         f"leave-one-out model bytes: within 3% {sum(e <= 0.03 for e in abs_loo)}/{len(abs_loo)}, median "
-        f"{statistics.median(abs_loo) * 100:.2f}%, max {max(abs_loo) * 100:.1f}%; fitting records predicted over "
-        f"{CAP:,}: {len(fits_over)} {fits_over or ''}", markup=False)
+        f"{statistics.median(abs_loo) * 100:.2f}%, max {max(abs_loo) * 100:.1f}%; records that fit with the point "
+        f"value over {CAP:,}: {len(fits_over)} {fits_over or ''}, with even the band's low end over it: "
+        f"{len(low_over)} {low_over or ''}", markup=False)
     console.print("* the logged run used a different compressor than this machine would (e.g. zstandard was "
                   "absent there): left out of the byte aggregates", markup=False)
 

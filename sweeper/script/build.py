@@ -162,18 +162,21 @@ def _params_counter(function: ast.FunctionDef) -> ast.expr | None:
 
 
 def _function_namespace(module: ModuleType, function: ast.FunctionDef, call: ast.Call) -> tuple[dict[str, Any], Any]:
-    """Globals + the function's parameters bound to the script's hyperparameters + replayed locals."""
+    """Globals + the function's parameters bound to the script's hyperparameters (a `device` to meta)
+    + replayed locals."""
+    import torch
+
     hp_class = next((getattr(module, n) for n in HYPERPARAMETER_CLASS_HINTS if isinstance(getattr(module, n, None), type)),
                     None)
     if hp_class is None:
         raise BuildFailed("the script has no Hyperparameters class")
     try:
-        hp = hp_class()
+        hp = hp_class.from_env() if callable(getattr(hp_class, "from_env", None)) else hp_class()
     except Exception as exc:  # noqa: BLE001 - the script's own validation of the env
         raise BuildFailed(f"{hp_class.__name__}() rejected the env ({type(exc).__name__}: {_short(exc)})") from None
     namespace = dict(module.__dict__)
     for arg in function.args.args + function.args.kwonlyargs:
-        namespace[arg.arg] = hp
+        namespace[arg.arg] = torch.device("meta") if "device" in arg.arg else hp
     for stmt in function.body:
         if stmt.lineno >= call.lineno:
             break

@@ -24,12 +24,12 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sweeper.model_size import estimate_size  # noqa: E402
-from sweeper.script import size_script  # noqa: E402
-from sweeper.script.build import BuildFailed  # noqa: E402
-from sweeper.script.fitted import write_fitted  # noqa: E402
-from sweeper.script.published import Measured, find_records, measure  # noqa: E402
-from sweeper.script.rates import fit, leave_one_out  # noqa: E402
+from sweeper.model_size import estimate_size
+from sweeper.script import size_script
+from sweeper.script.build import BuildFailed
+from sweeper.script.fitted import write_fitted
+from sweeper.script.published import Measured, find_records, measure
+from sweeper.script.rates import fit, leave_one_out
 
 DEFAULT_ROOTS = (ROOT / "tests/fixtures/pg-records", ROOT / "tests/fixtures/pg-records-extra")
 CAP = 16_000_000

@@ -51,11 +51,6 @@ def size_script(path: Path, env: Mapping[str, str]) -> ScriptSize:
     return _sized(source, built, fmt)
 
 
-def size_source(source: ScriptSource, built: BuiltModel, fmt: ExportFormat) -> float:
-    """Predicted model bytes of a built model in export format `fmt` (unrounded)."""
-    return FITTED.predict(census(fmt, built.state_shapes))
-
-
 def _sized(source: ScriptSource, built: BuiltModel, fmt: ExportFormat) -> ScriptSize:
     stubs = f"; stubbed imports: {', '.join(built.stubbed)}" if built.stubbed else ""
     decoded = f"decoded from {source.stub_chain}; " if source.decoded_stub else ""
@@ -63,7 +58,7 @@ def _sized(source: ScriptSource, built: BuiltModel, fmt: ExportFormat) -> Script
         model_params=built.params, params_exact=True,
         params_note=f"{decoded}built {built.call} on meta: {built.params:,} params{stubs}",
         decoded_stub=source.decoded_stub, code_bytes=code_bytes(source), quant_format=fmt.label,
-        model_bytes=round(size_source(source, built, fmt)), band=band_for(fmt.family), method="format rates",
+        model_bytes=round(FITTED.predict(census(fmt, built.state_shapes))), band=band_for(fmt.family), method="format rates",
         basis=basis_for(fmt.family))
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from sweeper.script.loader import _LOCK, load_module, overlaid_env
+from sweeper.script.loader import LOCK, load_module, overlaid_env
 from sweeper.script.source import ScriptSource, py311_compatible
 
 HYPERPARAMETER_CLASS_HINTS = ("Hyperparameters", "Hparams", "Config", "Args")
@@ -31,7 +31,6 @@ class BuildFailed(Exception):
 @dataclass(frozen=True)
 class BuiltModel:
     params: int
-    model_class: str
     call: str  # the construction call as written in the script
     state_shapes: dict[str, tuple[tuple[int, ...], str]]  # state-dict name -> (shape, dtype)
     hyperparameters: Any
@@ -55,7 +54,7 @@ def build_model(source: ScriptSource, env: Mapping[str, str]) -> BuiltModel:
     tree = ast.parse(py311_compatible(source.text))
     site = _find_site(tree)
     stubbed: list[str] = []
-    with _LOCK:
+    with LOCK:
         try:
             module = load_module(source, env, stubbed)
         except Exception as exc:  # noqa: BLE001 - any import-time failure of a user's script
@@ -74,7 +73,7 @@ def build_model(source: ScriptSource, env: Mapping[str, str]) -> BuiltModel:
     shapes = {name: (tuple(t.shape), str(t.dtype).removeprefix("torch."))
               for name, t in model.state_dict(keep_vars=True).items() if isinstance(t, torch.Tensor)}
     call = ast.unparse(site.call)
-    return BuiltModel(params=params, model_class=site.model_class, call=call if len(call) < 100 else call[:97] + "...",
+    return BuiltModel(params=params, call=call if len(call) < 100 else call[:97] + "...",
                       state_shapes=shapes, hyperparameters=hp, module=module, stubbed=tuple(sorted(set(stubbed))))
 
 
@@ -125,9 +124,9 @@ def _find_site(tree: ast.Module) -> _Site:
     sites: list[_Site] = []
     for function in functions:
         counter = _params_counter(function)
-        for node in ast.walk(function):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in roots:
-                sites.append(_Site(function, node, node.func.id, counter, _bound_name(function, node)))
+        for call in ast.walk(function):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in roots:
+                sites.append(_Site(function, call, call.func.id, counter, _bound_name(function, call)))
     if not sites:
         raise BuildFailed(f"no function constructs the model ({', '.join(sorted(roots))} never called)")
     logged = [s for s in sites if s.counter is not None]
@@ -137,9 +136,9 @@ def _find_site(tree: ast.Module) -> _Site:
 def _bound_name(function: ast.FunctionDef, call: ast.Call) -> str | None:
     """The variable the constructed model is assigned to (through `.to(...)` chains)."""
     for node in ast.walk(function):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            if any(sub is call for sub in ast.walk(node.value)):
-                return node.targets[0].id
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and any(sub is call for sub in ast.walk(node.value))):
+            return node.targets[0].id
     return None
 
 
@@ -193,7 +192,7 @@ def _function_namespace(module: ModuleType, function: ast.FunctionDef, call: ast
 
 
 def _eval(node: ast.expr, namespace: dict[str, Any]) -> Any:
-    return eval(compile(ast.Expression(node), "<model-args>", "eval"), namespace)  # noqa: S307
+    return eval(compile(ast.Expression(node), "<model-args>", "eval"), namespace)
 
 
 def _count(model: Any, site: _Site, namespace: dict[str, Any]) -> int:

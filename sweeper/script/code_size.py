@@ -25,10 +25,13 @@ def code_bytes(source: ScriptSource) -> int:
     tree = ast.parse(py311_compatible(source.text))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
-                getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+        if isinstance(body, list) and body and _is_docstring(body[0]):
             node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
     # one space per indent level, as minifiers write it (ast.unparse puts every statement on one line)
-    minified = re.sub(r"^((?:    )+)", lambda m: " " * (len(m.group(1)) // 4), ast.unparse(tree), flags=re.M)
+    minified = re.sub(r"^((?:    )+)", lambda m: " " * (len(m.group(1)) // 4), ast.unparse(tree), flags=re.MULTILINE)
     packed = compress(minified.encode(), codec.group(1) if codec else "brotli", None)
     return len(base64.b85encode(packed)) + WRAPPER
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)

@@ -91,7 +91,7 @@ def category_of(name: str) -> str:
     """The quantisation category most scripts use (`_classify_param`)."""
     if "tok_emb" in name or "lm_head" in name:
         return "embed"
-    if ".mlp." in name or "mlp" in name.split(".")[-2:][0]:
+    if re.search(r"(^|\.)mlp", name):
         return "mlp"
     return "attn"
 
@@ -99,7 +99,7 @@ def category_of(name: str) -> str:
 def detect_format(text: str, hp: Any, module: Any = None) -> ExportFormat:
     """The export format of a script's real source `text`, its hyperparameters `hp` and imported module."""
     compressor, level = _compressor(text, hp, module)
-    gptq = bool(re.search(r"def \w*gptq\w*\(", text, re.I)) and "hessian" in text.lower()
+    gptq = bool(re.search(r"def \w*gptq\w*\(", text, re.IGNORECASE)) and "hessian" in text.lower()
     matrix_bits = _hp_int(hp, "matrix_bits") or _label_bits(text) or _clip_range_bits(text) or 8
     mlp_bits = _hp_int(hp, "mlp_bits") or _mlp_override_bits(text) or matrix_bits
     clip = {cat: float(getattr(hp, f"{cat}_clip_sigmas")) for cat in ("matrix", "mlp", "attn", "embed")
@@ -156,10 +156,10 @@ def _mlp_override_bits(text: str) -> int | None:
 
 def _passthrough_numel(text: str) -> int:
     """The largest numel kept as a float: the `numel() <= N` test followed by a passthrough/keep branch."""
-    constants = {k: v for k, v in re.findall(r"^(\w+)\s*=\s*([\d_]+)\s*$", text, re.M)}
+    constants = {k: v for k, v in re.findall(r"^(\w+)\s*=\s*([\d_]+)\s*$", text, re.MULTILINE)}
     for match in re.finditer(r"numel\(\)\s*<=\s*(\w+)", text):
         after = text[match.end():match.end() + 250].lower()
-        value = constants.get(match.group(1), match.group(1)).replace("_", "")
+        value = str(constants.get(match.group(1), match.group(1))).replace("_", "")
         if value.isdigit() and ("passthrough" in after or "keep_float" in after):
             return int(value)
     return DEFAULT_PASSTHROUGH_NUMEL

@@ -21,7 +21,7 @@ from typing import Any
 
 from sweeper.script.source import ScriptSource, py311_compatible
 
-_LOCK = threading.Lock()  # os.environ is process-global: one script import/build at a time
+LOCK = threading.Lock()  # os.environ is process-global: one script import/build at a time
 _MODULES: dict[str, types.ModuleType] = {}
 MAX_CACHED = 16
 
@@ -54,13 +54,13 @@ class StubbedImport:
 
 def _stub_module(name: str) -> types.ModuleType:
     module = types.ModuleType(name)
-    module.__getattr__ = lambda attr: StubbedImport(f"{name}.{attr}")  # type: ignore[attr-defined]
+    setattr(module, "__getattr__", lambda attr: StubbedImport(f"{name}.{attr}"))  # noqa: B010 - module-level __getattr__
     return module
 
 
 @contextlib.contextmanager
 def overlaid_env(env: Mapping[str, str]) -> Iterator[None]:
-    """os.environ with `env` on top, restored afterwards (callers hold _LOCK)."""
+    """os.environ with `env` on top, restored afterwards (callers hold LOCK)."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update({k: str(v) for k, v in env.items()})
     try:
@@ -91,7 +91,7 @@ def load_module(source: ScriptSource, env: Mapping[str, str], stubbed: list[str]
     def guarded_import(mod: str, globs: Any = None, locs: Any = None, fromlist: Any = (), level: int = 0) -> Any:
         try:
             return real_import(mod, globs, locs, fromlist, level)
-        except Exception:  # noqa: BLE001 - CUDA-only or absent package: stub it
+        except Exception:
             if level:
                 raise
             local_stubs.append(mod)

@@ -25,8 +25,8 @@ from sweeper.script.source import ScriptSource, read_source
 LOG_SUFFIXES = (".log", ".txt")
 NOT_LOGS = ("requirements", "results", "readme", "license")
 _ASSIGNMENT = re.compile(r"(?:^|\s)(?:export\s+)?([A-Z][A-Z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s\\]+)")
-_PARAMS = re.compile(r"^(?:\d+\.\d+ )?(?:model_)?params:\s*(\d+)", re.M)
-_CODEC = re.compile(r"^(?:\d+\.\d+ )?Serialized model [\w.]*\+(brotli|zstd|lzma|zlib)(?:-(\d+))?:", re.M)
+_PARAMS = re.compile(r"^(?:\d+\.\d+ )?(?:model_)?params:\s*(\d+)", re.MULTILINE)
+_CODEC = re.compile(r"^(?:\d+\.\d+ )?Serialized model [\w.]*\+(brotli|zstd|lzma|zlib)(?:-(\d+))?:", re.MULTILINE)
 _LAUNCH = re.compile(r"\b(torchrun|python3?)\b")
 IGNORED_ENV = {"OMP_NUM_THREADS", "NCCL_NET", "CUDA_VISIBLE_DEVICES", "DATA_DIR", "DATA_PATH", "TOKENIZER_PATH",
                "RUN_ID", "ARTIFACT_DIR", "PYTHONPATH", "NCCL_DEBUG", "SEED"}
@@ -90,7 +90,7 @@ def run_env(folder: Path, script_name: str) -> dict[str, str]:
         if not doc.is_file():
             continue
         text = doc.read_text(errors="replace")
-        blocks = re.findall(r"```[a-z]*\n(.*?)```", text, re.S) if doc.suffix == ".md" else [text]
+        blocks = re.findall(r"```[a-z]*\n(.*?)```", text, re.DOTALL) if doc.suffix == ".md" else [text]
         for block in blocks:
             if script_name not in block or not _LAUNCH.search(block):
                 continue

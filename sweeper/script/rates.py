@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sweeper.script.format import ExportFormat
+from sweeper.script.format import ExportFormat, TensorKind
 
 SCALE_BYTES = 2  # one fp16 scale per row (per group of 64 for ternary)
 TENSOR_OVERHEAD = 120  # torch.save container: name, storage record, meta per stored tensor
@@ -69,11 +69,6 @@ class Rates:
         coded = census.coded_bytes(self.amax_sigmas, self.floor_sigmas)
         return self.factor(census.family) * coded + census.raw_bytes
 
-    @property
-    def band(self) -> float:
-        """Relative half-width covering the fitted records' errors (never under MIN_BAND)."""
-        worst = max((abs(r) for r in self.residuals.values()), default=0.05)
-        return round(max(MIN_BAND, worst * 1.1), 4)
 
 
 def census(fmt: ExportFormat, shapes: dict[str, tuple[tuple[int, ...], str]]) -> Census:

@@ -12,22 +12,22 @@ from pathlib import Path
 from sweeper.script.rates import MIN_BAND, Rates
 
 # --- generated: do not edit by hand ---
-TRAINED = {"": 1.0908711, "gptq": 0.9946804, "rtn": 1.2729329, "ternary": 0.7012862}
+TRAINED = {"": 1.0908711, "row-max": 1.2729329, "sigma-clip": 0.9946804, "ternary": 0.7012862}
 AMAX_SIGMAS = 8.0
 FLOOR_SIGMAS = 12.0
 LOO_ERRORS = {
-    "2026-03-17_NaiveBaseline": ("rtn", -0.0275),
-    "2026-03-18_LongContextSeq2048": ("rtn", -0.0275),
-    "2026-03-18_Quasi10Bfrom50B_SP1024_9x512_KV4_4h_pgut3": ("rtn", -0.0237),
-    "2026-03-19_MixedQuant_Int6Int8_SlidingWindow": ("rtn", +0.1103),
-    "2026-03-20_10L_Int5MLP_MuonWD04_SWA50": ("rtn", -0.1263),
-    "2026-03-21_11L_XSA4_EMA_PartialRoPE_LateQAT_1.1248": ("rtn", -0.0179),
-    "2026-03-23_LeakyReLU_LegalTTT_ParallelMuon": ("rtn", +0.0389),
+    "2026-03-17_NaiveBaseline": ("row-max", -0.0275),
+    "2026-03-18_LongContextSeq2048": ("row-max", -0.0275),
+    "2026-03-18_Quasi10Bfrom50B_SP1024_9x512_KV4_4h_pgut3": ("row-max", -0.0237),
+    "2026-03-19_MixedQuant_Int6Int8_SlidingWindow": ("row-max", +0.1103),
+    "2026-03-20_10L_Int5MLP_MuonWD04_SWA50": ("row-max", -0.1263),
+    "2026-03-21_11L_XSA4_EMA_PartialRoPE_LateQAT_1.1248": ("row-max", -0.0179),
+    "2026-03-23_LeakyReLU_LegalTTT_ParallelMuon": ("row-max", +0.0389),
     "2026-03-24_74M_Ternary_UNet_FP8_10L_8192BPE_YaRN_NeoMuon": ("ternary", +0.5790),
-    "2026-03-30_ByteJEPA": ("rtn", +0.0387),
-    "2026-04-06_SP8192_QK5_LegalTTT_1.0828": ("gptq", -0.0004),
-    "2026-04-13_VarLenAttn_PhasingTTT2000": ("gptq", +0.0008),
-    "2026-04-22_SP8192_CaseOps_GatedAttn_QuantGate_Loop45_PhasedTTT_MLPClip12": ("gptq", -0.0004),
+    "2026-03-30_ByteJEPA": ("row-max", +0.0387),
+    "2026-04-06_SP8192_QK5_LegalTTT_1.0828": ("sigma-clip", -0.0004),
+    "2026-04-13_VarLenAttn_PhasingTTT2000": ("sigma-clip", +0.0008),
+    "2026-04-22_SP8192_CaseOps_GatedAttn_QuantGate_Loop45_PhasedTTT_MLPClip12": ("sigma-clip", -0.0004),
 }
 # --- end generated ---
 

@@ -50,8 +50,9 @@ class ExportFormat:
 
     @property
     def family(self) -> str:
-        """The quantiser family whose trained-weight rate is fitted separately."""
-        return "ternary" if self.ternary else "gptq" if self.gptq else "rtn"
+        """The quantiser family whose trained-weight factor is fitted separately: what sets the grid
+        step is what trained weights change (a clip in sigmas, GPTQ or not; a row max; ternary)."""
+        return "ternary" if self.ternary else "sigma-clip" if self.clip else "row-max"
 
     def _int(self, bits: int, clip: float | None) -> TensorKind:
         levels = 2 ** (bits - 1) - 1

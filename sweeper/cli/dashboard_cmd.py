@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sweeper.cli import app
-from sweeper.cli.common import console, friendly_errors
+from sweeper.cli.common import OutOption, console, friendly_errors
 from sweeper.cli.record_cmd import AlphaOption, PolicyName, PolicyOption, SotaOption
-from sweeper.cli.sweep_cmd import OutOption
 from sweeper.errors import PgolfError, UsageError
 from sweeper.records.schema import SignificancePolicy
 from sweeper.sweepdir import resolve_sweep, sweeps_root

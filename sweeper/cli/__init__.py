@@ -44,7 +44,7 @@ def _root(
 
 
 # Command modules register themselves on `app` (import order sets the help order).
-from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, dashboard_cmd  # noqa: F401, I001
+from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, dashboard_cmd, pack_cmd  # noqa: F401, I001
 
 
 def main() -> None:

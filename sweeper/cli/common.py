@@ -64,6 +64,9 @@ def friendly_errors(func: F) -> F:
             raise fail(f"file not found: {exc.filename or exc}", 2) from None
         except PermissionError as exc:
             raise fail(f"permission denied: {exc.filename or exc}", 2) from None
+        except OSError as exc:  # a path of the wrong kind (a directory, a file where a folder should be)
+            where = f": {exc.filename}" if exc.filename else ""
+            raise fail(f"{(exc.strerror or str(exc)).lower()}{where}", 2) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 

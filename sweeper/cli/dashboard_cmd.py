@@ -77,6 +77,8 @@ def dashboard(
         return
     if html_out is None and not wandb:
         raise UsageError("nothing to do: pass --html OUT.html and/or --wandb")
+    if html_out is not None and html_out.is_dir():
+        raise UsageError(f"--html {html_out}: is a directory; give the file to write, e.g. {html_out / 'dashboard.html'}")
     from dashboards.html import write_html
     from dashboards.views import load_sweep_view
 

@@ -74,5 +74,5 @@ def test_html_of_a_real_sweep_opens_cleanly_in_chromium(real_view: SweepView, tm
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "real-sweep.png").write_bytes(report.screenshot_png)
     assert report.exceptions == [] and report.console_errors == []
-    assert report.charts["charts"] == 6 and report.charts["drawn"] == 6
+    assert report.charts["charts"] == 8 and report.charts["drawn"] == 8
     assert all(url == page.as_uri() or url.startswith(("data:", "blob:")) for url in report.requests)

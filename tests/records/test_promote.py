@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from sweeper.charts.page import plotly_js
 from sweeper.cli import app
 from sweeper.records.promote import promote, report_best_config
 from tests.records.helpers import sweep_with_config
@@ -56,7 +58,7 @@ def test_submission_json_and_readme_carry_the_customary_facts(tmp_path: Path) ->
     assert "SEED=$SEED" in readme and "MATRIX_LR=0.04" in readme and "torchrun" in readme
     assert "numpy==" in (tmp_path / "rec" / "requirements.txt").read_text()
     html = (tmp_path / "rec" / "candidate_report.html").read_text()
-    assert html.count("<svg") == 3 and "<script" not in html
+    assert html.count('class="chart"') == 4 and "Content-Security-Policy" in html  # the dashboard's plotly stack
 
 
 def test_refuses_fewer_than_three_seeds(tmp_path: Path) -> None:
@@ -136,6 +138,8 @@ def test_report_for_the_best_config_of_a_sweep(tmp_path: Path) -> None:
     report = report_best_config(sweep, tmp_path / "report", sota=SOTA)
     assert report.config_id == "cfgbetter001" and report.verdict.passed
     html = report.html.read_text()
-    assert "cfgbetter001" in html and html.count("<svg") == 3 and "http" not in html.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert "cfgbetter001" in html and html.count('class="chart"') == 4
+    ours = html.replace(plotly_js(), "")
+    assert not re.search(r"""\b(src|href)\s*=\s*["']?(https?:|//)""", ours, re.IGNORECASE) and "<link" not in ours
+    assert "Bar to beat with these 3 seeds" in html and "Seeds needed for 80% power" in report.markdown.read_text()
     assert "## Significance" in report.markdown.read_text()

@@ -29,7 +29,8 @@ class AttemptFigures(BaseModel):
     files and its W&B run. Shared by the ledger row and the trial's `outcome.json`.
 
     Byte counts are decimal bytes; `val_bpb` is the official post-quant score (the trainer's last
-    metric line) and `pre_quant_val_bpb` the last in-training validation.
+    metric line) and `pre_quant_val_bpb` the last in-training validation. `preflight_warning` says why
+    preflight could not promise the config fits (it ran anyway).
     """
 
     failure_reason: str | None = None
@@ -46,6 +47,7 @@ class AttemptFigures(BaseModel):
     artifact_path: str | None = None
     artifact_sha256: str | None = None
     wandb_run_id: str | None = None
+    preflight_warning: str | None = None
 
 
 class AttemptRow(AttemptFigures):
@@ -114,7 +116,11 @@ def m002_gpu_seconds(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE attempts ADD COLUMN gpu_s REAL")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_gpu_seconds]
+def m003_preflight_warning(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE attempts ADD COLUMN preflight_warning TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_gpu_seconds, m003_preflight_warning]
 
 
 class Ledger:

@@ -52,6 +52,9 @@ RESERVED_ENV = frozenset({
     "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
     "CUDA_VISIBLE_DEVICES",
 })
+# What a sweep does with preflight's verdicts (sweeper.preflight): skip configs surely over the byte
+# limit and warn on uncertain ones, warn only, or predict nothing.
+PreflightMode = Literal["skip", "warn", "off"]
 
 
 class Resources(StrictModel):
@@ -133,6 +136,7 @@ class SearchSpace(StrictModel):
     search: Search = Search()
     asha: Asha | None = None
     limits: Limits = Limits()
+    preflight: PreflightMode = "skip"
     wandb: Wandb = Wandb()
     cost_per_gpu_hour: float | None = Field(default=None, ge=0, description="shown beside GPU-hours")
 

@@ -22,7 +22,7 @@ from sweeper.cli.common import (
     progress_bars,
 )
 from sweeper.cli.record_cmd import AlphaOption, PolicyName, PolicyOption, SotaOption
-from sweeper.preflight import Prediction, preflight_configs, sweep_preflight
+from sweeper.preflight import Prediction, preflight_configs, space_data_fingerprint, sweep_preflight
 from sweeper.records.outlook import add_significance
 from sweeper.records.schema import SignificancePolicy
 from sweeper.space import load_space
@@ -36,20 +36,22 @@ def preflight(
     as_json: JsonOption = False,
     out: OutOption = None,
 ) -> None:
-    """Predict parameters and artifact bytes per config; exit 1 if any is over the byte limit.
+    """Predict parameters and artifact bytes (with an error band) per config; exit 1 if any is surely
+    over the byte limit (exact and over, or even the band's low end over): a sweep skips those.
 
     Grid spaces are checked point by point; random/Optuna spaces at both ends of every axis that can
-    change the model's size. Measured artifacts in the sweeps under --out correct the prediction.
+    change the model's size. Artifacts measured in the sweeps under --out for this script on this
+    data correct the prediction, only from comparable runs (same format, params within 2x).
     """
     space = load_space(space_path)
-    checker = sweep_preflight(space, sweeps_root(out))
+    checker = sweep_preflight(space, sweeps_root(out), space_data_fingerprint(space))
     configs = preflight_configs(space)
     predictions: list[Prediction] = []
     with progress_bars() as progress:
         for params in configs:
             progress("building + compressing synthetic models", len(predictions), len(configs))
             predictions.append(checker.predict(params))
-    over = [p for p in predictions if not p.fits]
+    over = [p for p in predictions if p.verdict == "over"]
     if as_json:
         print_json({"space": space.name, "script": str(space.script), "limit_bytes": space.limits.artifact_bytes,
                     "predictions": [p.model_dump(mode="json") for p in predictions]})
@@ -60,10 +62,13 @@ def preflight(
                              "axis that can change the size (learning rates and the like cannot)")
         console.print(table)
         for note in sorted({p.note for p in predictions if p.note}):
-            console.print(f"[yellow]note:[/] {note}", highlight=False)
+            console.print(Text.assemble(("note: ", "yellow"), note))
     if over:
-        raise fail(f"{len(over)} of {len(predictions)} configs predicted over the "
-                   f"{space.limits.artifact_bytes:,}-byte limit; a sweep skips them without using a GPU")
+        action = {"skip": "a sweep skips them without using a GPU",
+                  "warn": "the space's `preflight: warn` runs them anyway",
+                  "off": "the space's `preflight: off` runs them anyway"}[space.preflight]
+        raise fail(f"{len(over)} of {len(predictions)} configs are over the {space.limits.artifact_bytes:,}-byte "
+                   f"limit (exact, or even the low end of the band); {action}")
 
 
 @app.command("candidates")
@@ -103,18 +108,22 @@ def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
 
 
+# `near`: the band reaches over the limit, so a sweep runs it with a warning; `over`: it skips it.
+VERDICT_TEXT = {"fits": Text("yes", "green"), "near": Text("maybe (warned)", "yellow"), "over": Text("NO", "red")}
+
+
 def _prediction_table(name: str, predictions: list[Prediction]) -> Table:
     table = Table(title=f"Preflight: {name}")
-    for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"),
-                            ("format", "left"), ("basis", "left"), ("model B", "right"), ("code B", "right"),
-                            ("artifact B", "right"), ("headroom B", "right"), ("fits", "center")]:
+    for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"), ("format", "left"),
+                            ("basis (method)", "left"), ("artifact B", "right"), ("band B", "right"),
+                            ("headroom B", "right"), ("fits", "left")]:
         whole = {"no_wrap": True, "min_width": max((len(p.config_id) for p in predictions), default=12)}
         table.add_column(column, justify=justify, **(whole if column == "config" else {}))  # type: ignore[arg-type]
     for p in predictions:
-        basis = p.basis if p.method == "trainer" else f"{p.basis} estimate"
-        table.add_row(p.config_id, _params(p.params), f"{p.model_params:,}", p.format_label, basis,
-                      f"{p.model_bytes:,}", f"{p.code_bytes:,}", f"{p.artifact_bytes:,}",
-                      f"{p.limit_bytes - p.artifact_bytes:,}", "[green]yes[/]" if p.fits else "[red]NO[/]")
+        count = f"{p.model_params:,}" + ("" if p.params_exact else " ~")
+        band = f"+-{p.band:.0%} {p.low_bytes:,}..{p.high_bytes:,}" + (" (exact)" if p.exact else "")
+        table.add_row(p.config_id, Text(_params(p.params)), count, Text(p.format_label), Text(f"{p.basis} ({p.method})"),
+                      f"{p.artifact_bytes:,}", band, f"{p.limit_bytes - p.artifact_bytes:,}", VERDICT_TEXT[p.verdict])
     return table
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +25,7 @@ from sweeper.cli.common import (
 from sweeper.cli.space_cmd import candidates
 from sweeper.data.demo import build_demo_dataset
 from sweeper.errors import PgolfError, UsageError
+from sweeper.ledger import Ledger
 from sweeper.records.promote import report_best_config
 from sweeper.space import REPO_ROOT, load_space
 from sweeper.sweepdir import SweepDir, resolve_sweep, sweeps_root
@@ -35,6 +37,15 @@ if TYPE_CHECKING:  # the driver imports Ray (seconds); commands import it only w
 
 DEMO_SPACE = REPO_ROOT / "search_spaces" / "demo.yaml"
 
+class PreflightChoice(str, Enum):
+    skip = "skip"
+    warn = "warn"
+    off = "off"
+
+
+PreflightOption = Annotated[PreflightChoice | None, typer.Option(
+    "--preflight", help="Override the space's `preflight:` for this run: skip configs surely over the byte limit "
+                        "(warn on uncertain ones), warn only, or off (predict nothing).", show_default=False)]
 AddressOption = Annotated[str | None, typer.Option(
     "--address", help="Ray cluster to join (e.g. auto, ray://head:10001); default $RAY_ADDRESS, else a local Ray.",
     show_default=False)]
@@ -56,6 +67,11 @@ def _conclude(report: SweepReport, resume_hint: str, as_json: bool, cost_per_gpu
                       f"({report.path})", highlight=False, markup=False, soft_wrap=True)
     if not report.complete:
         raise fail(f"sweep {report.sweep} was interrupted before every attempt ended; resume with: {resume_hint}", 130)
+    if report.counts.get("skipped") and report.counts["skipped"] == sum(report.counts.values()):
+        with Ledger(report.path / "ledger.sqlite", create=False) as ledger:
+            first = ledger.attempts(status="skipped")[0].failure_reason
+        raise fail(f"sweep {report.sweep} ran nothing: all {report.counts['skipped']} attempt(s) were skipped ({first}); "
+                   "check sizes with `pgolf preflight SPACE`, or run them anyway with --preflight warn")
     if not as_json:
         candidates(sweep=str(report.path), as_json=False, out=None, top=None, cost_per_gpu_hour=cost_per_gpu_hour)
 
@@ -73,6 +89,7 @@ def sweep(
     = False,
     as_json: JsonOption = False,
     cost_per_gpu_hour: CostOption = None,
+    preflight: PreflightOption = None,
 ) -> None:
     """Screen every config on the first seed, then re-run the best configs on the other seeds.
 
@@ -81,7 +98,7 @@ def sweep(
 
     space = load_space(space_path)
     report = run_sweep(space, sweeps_root(out), name=name, address=address, resume=resume,
-                       console=err_console if as_json else console)
+                       console=err_console if as_json else console, preflight=preflight.value if preflight else None)
     out_flag = f" --out {out}" if out else ""
     _conclude(report, f"pgolf sweep {space_path} --resume --name {report.sweep}{out_flag}", as_json, cost_per_gpu_hour)
 

@@ -1,10 +1,12 @@
 """The sweep driver: Ray set-up, the two seed stages, `pgolf seeds`, and resume.
 
 Stages. `screen` runs every config on `seeds[0]` (grid/random configs are planned up front and
-preflighted, so an over-limit config gets a `skipped` row and no trial; Optuna configs are
-preflighted inside their trial). `replicate` then runs the best `replicate_top_k` screened configs
-with no known budget violation on the remaining seeds (`replicate: sequential`: one seed per round
-until `sweeper.records.outlook.SeedPlanner` passes or stops the config). `manual` is `pgolf seeds`.
+preflighted, so a config surely over the byte limit gets a `skipped` row and no trial, and one
+that may not fit runs with a printed and recorded warning; Optuna configs are preflighted inside
+their trial; the space's `preflight: skip|warn|off` decides). `replicate` then runs the best
+`replicate_top_k` screened configs with no known budget violation on the remaining seeds
+(`replicate: sequential`: one seed per round until `sweeper.records.outlook.SeedPlanner` passes or
+stops the config). `manual` is `pgolf seeds`.
 
 Resume is ledger-driven rather than `Tuner.restore`: the plan is deterministic (config ids are
 hashes of the env, random draws come from `search.seed`), an attempt is `<config_id>-s<seed>`, and
@@ -25,19 +27,20 @@ from typing import Any, Self
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
 from sweeper.candidates import Candidate, gpu_hours, rank_candidates
 from sweeper.data.check import dataset_fingerprint
 from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
-from sweeper.preflight import script_sha256, sweep_preflight
+from sweeper.preflight import Decision, script_sha256, sweep_preflight
 from sweeper.records.outlook import SeedPlanner
 from sweeper.records.schema import SignificancePolicy
-from sweeper.space import SearchSpace, parse_space
+from sweeper.space import PreflightMode, SearchSpace, parse_space
 from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
 from sweeper.space_yaml import read_space_text
 from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
-from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, preflight_skip_reason, read_outcome
+from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, read_outcome
 from sweeper.tune.progress import ProgressCallback
 from sweeper.tune.recording import AttemptRecorder, LedgerCallback
 from sweeper.tune.session import ray_session
@@ -125,15 +128,20 @@ class Driver:
         seed = self.space.seeds[0]
         if self.space.search.algorithm == "optuna":
             return self._screen_optuna(seed)
-        preflight = sweep_preflight(self.space, self.sweep.path.parent)
+        mode = self.space.preflight
+        preflight = None if mode == "off" else sweep_preflight(self.space, self.sweep.path.parent,
+                                                                self.context.data_fingerprint)
         jobs = []
         for params in planned_configs(self.space):
-            job = Job(params=params, seed=seed, stage="screen")
-            reason = preflight_skip_reason(preflight, params)
-            if reason is None:
+            decision = preflight.decide(params, mode) if preflight else Decision()
+            job = Job(params=params, seed=seed, stage="screen", preflight_warning=decision.warning)
+            notice = f"skipped: {decision.skip_reason}" if decision.skip_reason else decision.warning
+            if notice and self._row(job) is None:  # said once, not again on resume
+                self.console.print(Text(f"{self.space.config_id(params)} {notice}", style="yellow"))
+            if decision.skip_reason is None:
                 jobs.append(job)
             elif self._row(job) is None:
-                self.recorder.skipped(job, reason)
+                self.recorder.skipped(job, decision.skip_reason)
         return self._run_jobs("screen", jobs)
 
     def replicate(self) -> bool:
@@ -276,10 +284,14 @@ def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,
 
 
 def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, address: str | None = None,
-              resume: bool = False, console: Console | None = None) -> SweepReport:
-    """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end."""
+              resume: bool = False, console: Console | None = None,
+              preflight: PreflightMode | None = None) -> SweepReport:
+    """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end; `preflight` overrides
+    the space's mode for this run (space.yaml keeps the space's own)."""
     console = console or Console()
     sweep, space = open_sweep(space, root, name, resume, console)
+    if preflight is not None:
+        space = space.model_copy(update={"preflight": preflight})
     _starting(console, sweep)
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.run()

@@ -64,7 +64,8 @@ def progress_table(rows: Sequence[AttemptRow], title: str) -> Table:
     """Counts in the caption; one line per config, best (lowest) post-quant val_bpb first.
 
     Status: attempts per state, ▶ running, ✓ finished, ✗ failed, - skipped, … pending; the caption
-    also gives the GPU-hours spent (nproc x wall of every ended attempt)."""
+    also gives the GPU-hours spent (nproc x wall of every ended attempt). ⚠ preflight: it runs although
+    preflight could not promise it fits (the ledger's `preflight_warning`)."""
     table = Table(title=title, caption=_counts(rows), title_justify="left", caption_justify="left")
     table.add_column("config", no_wrap=True, min_width=max((len(r.config_id) for r in rows), default=12))
     table.add_column("params", overflow="fold")
@@ -87,7 +88,8 @@ def progress_table(rows: Sequence[AttemptRow], title: str) -> Table:
             config_id, Text(_params_text(config_rows[0].params)), str(len(done)),
             f"{min(done):.4f}" if done else "-", f"{statistics.fmean(done):.4f}" if done else "-",
             f"{max(sizes):,}" if sizes else "-",
-            " ".join(f"{n}{MARK[s]}" for s, n in sorted(states.items(), key=lambda kv: STATUS_ORDER.index(kv[0]))))
+            " ".join(f"{n}{MARK[s]}" for s, n in sorted(states.items(), key=lambda kv: STATUS_ORDER.index(kv[0])))
+            + (" ⚠ preflight" if any(r.preflight_warning for r in config_rows) else ""))
     return table
 
 

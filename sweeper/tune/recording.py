@@ -78,7 +78,8 @@ class AttemptRecorder:
     def _close(self, row: AttemptRow) -> AttemptRow:
         now = time.time()
         wall = None if row.started_at is None else round(now - row.started_at, 3)
-        closed = row.model_copy(update={"ended_at": now, "wall_s": wall})
+        gpu_s = None if wall is None else round(wall * self.context.space.nproc, 3)
+        closed = row.model_copy(update={"ended_at": now, "wall_s": wall, "gpu_s": gpu_s})
         self.ledger.upsert_attempt(AttemptRow.model_validate(closed.model_dump()))
         return closed
 

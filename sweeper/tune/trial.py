@@ -30,6 +30,7 @@ from sweeper.digest import sha256_files
 from sweeper.preflight import Decision, sweep_preflight
 from sweeper.runlog import LogParser, RunResult, TrainEvent, ValEvent
 from sweeper.sweepdir import SweepDir
+from sweeper.trial_watch import LOCATION_FILE
 from sweeper.tune.attempt import (
     LOCK_FILE,
     OUTCOME_FILE,
@@ -88,6 +89,8 @@ class TrainerTrial(tune.Trainable):
         self.process = TrainerProcess(spec)  # first, so W&B start-up overlaps the trainer's imports
         self.deadline = time.monotonic() + space.limits.trial_timeout_s
         self.tracker = TrialTracker(self._identity(), self.context.wandb_mode, self.context.sweep_dir)
+        if self.tracker.location:  # for the live view
+            (self.trial_dir / LOCATION_FILE).write_text(self.tracker.location + "\n")
 
     def _end(self, reason: str) -> None:
         """Kill a trainer still running and close its W&B run (a no-op after a normal finish)."""
@@ -178,6 +181,9 @@ class TrainerTrial(tune.Trainable):
         if failure is None and result.val_bpb is None:
             failure = "no final score line in trial.log (the script printed no `<label> val_loss:X val_bpb:Y`)"
         outcome = self._outcome(result, code, failure)
+        self.tracker.upload(self.process.spec.log_path, "trainer-log")
+        if outcome.artifact_path:
+            self.tracker.upload(Path(outcome.artifact_path), "model")
         self.tracker.finish(self._summary(outcome), ok=failure is None)
         return self._record(outcome)
 
@@ -219,13 +225,13 @@ class TrainerTrial(tune.Trainable):
         config = {**space.config_values(job.params), "seed": job.seed, "config_id": self.config_id,
                   "stage": job.stage, "sweep": ctx.sweep, "script": str(space.script),
                   "script_sha256": ctx.script_sha256, "data_fingerprint": ctx.data_fingerprint,
-                  "nproc_per_node": space.nproc, "gpus": space.resources.gpus}
+                  "nproc_per_node": space.nproc, "gpus": space.resources.gpus, "pgolf/swept": sorted(space.params)}
         if self.preflight_warning:
             config["preflight_warning"] = self.preflight_warning
         return RunIdentity(
             run_id=f"{self.attempt_id}-{uuid.uuid4().hex[:6]}", project=space.wandb.project,
-            entity=space.wandb.entity, group=self.config_id, job_type=job.stage,
-            name=f"{self.config_id}-s{job.seed}",
+            entity=space.wandb.entity, group=f"{ctx.sweep}/{self.config_id}", job_type=job.stage,
+            name=f"{ctx.sweep}/{self.config_id}-s{job.seed}",
             tags=[f"sweep:{ctx.sweep}", f"seed:{job.seed}", f"stage:{job.stage}"],
             config=scrubbed_config(config))
 
@@ -233,8 +239,9 @@ class TrainerTrial(tune.Trainable):
     def _summary(outcome: TrialOutcome) -> dict[str, Any]:
         seconds = {"train_s": outcome.train_time_ms, "eval_s": outcome.eval_time_ms}
         summary: dict[str, Any] = {k: None if v is None else v / 1000 for k, v in seconds.items()}
-        for key in ("val_loss", "val_bpb", "pre_quant_val_bpb", "artifact_bytes", "code_bytes", "model_bytes",
-                    "steps", "status", "failure_reason"):
+        summary |= {"final/val_loss": outcome.val_loss, "final/val_bpb": outcome.val_bpb}  # post-quant
+        for key in ("pre_quant_val_bpb", "artifact_bytes", "code_bytes", "model_bytes", "steps", "status",
+                    "failure_reason"):
             summary[key] = getattr(outcome, key)
         return {k: v for k, v in summary.items() if v is not None}
 

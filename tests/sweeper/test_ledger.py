@@ -262,3 +262,24 @@ def test_a_read_never_migrates_an_older_ledger(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="the ledger is empty"):
         Ledger(path, create=False)
     assert _files(tmp_path) == before
+
+
+def test_a_read_only_open_reads_an_older_schema_without_writing_the_file(tmp_path: Path) -> None:
+    """A ledger written by an older pgolf (schema version 1) stays readable by read commands such as
+    `candidates`; the upgrade happens in a private in-memory copy, so the file is byte-identical after."""
+    import sqlite3
+
+    from sweeper.ledger import MIGRATIONS
+
+    path = tmp_path / "ledger.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO sweeps (name, created_at, space_yaml) VALUES ('old', 1.0, 'name: old')")
+    db.close()
+    before = path.read_bytes()
+    with Ledger(path, create=False) as ledger:
+        assert [s.name for s in ledger.sweeps()] == ["old"]
+        assert ledger.attempts() == []
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.sqlite"]

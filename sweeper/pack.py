@@ -3,7 +3,9 @@
 Records count the code's bytes in the 16,000,000-byte artifact; a stub of the same program is ~4x smaller.
 The stub execs the source in its own module namespace, so `__name__` (`"__main__"` when run, the module
 name when imported) and `__file__` (the stub's path: the trainer's `Code size` counts the stub) are the
-ones the source would have had. The payload is the source byte for byte (`unpack_stub`).
+ones the source would have had. The payload is the source byte for byte (`unpack_stub`), or with
+`strip` the same program without comments and docstrings (`strip_source`: ~0.27x instead of ~0.37x),
+checked to have the very same syntax tree.
 """
 
 from __future__ import annotations
@@ -36,15 +38,40 @@ def is_stub(text: bytes) -> bool:
     return text.startswith(STUB_HEADER.encode())
 
 
-def pack_source(source: bytes, name: str = "source") -> bytes:
-    """The stub of `source` (UTF-8 Python); UsageError names `name` if it is not Python or already a stub."""
-    if is_stub(source):
-        raise UsageError(f"{name} is already a packed stub")
+def _parse(source: bytes, name: str) -> ast.Module:
     try:
-        ast.parse(source.decode("utf-8"), filename=name)
+        return ast.parse(source.decode("utf-8"), filename=name)
     except (UnicodeDecodeError, SyntaxError, ValueError) as exc:
         where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
         raise UsageError(f"{name} is not Python source: {type(exc).__name__}{where}") from None
+
+
+def without_docstrings(tree: ast.Module) -> ast.Module:
+    """`tree` with every module, class and function docstring dropped (in place; also returned)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def strip_source(source: bytes, name: str = "source") -> bytes:
+    """The same program without comments and docstrings; its syntax tree is checked to equal the source's
+    (docstrings aside), so the stripped program runs exactly as the source does."""
+    stripped = ast.unparse(without_docstrings(_parse(source, name))).encode("utf-8") + b"\n"
+    if ast.dump(_parse(stripped, name)) != ast.dump(without_docstrings(_parse(source, name))):
+        raise UsageError(f"{name}: stripping changed the program's syntax tree; pack it without --strip")
+    return stripped
+
+
+def pack_source(source: bytes, name: str = "source", strip: bool = False) -> bytes:
+    """The stub of `source` (UTF-8 Python); UsageError names `name` if it is not Python or already a stub."""
+    if is_stub(source):
+        raise UsageError(f"{name} is already a packed stub")
+    _parse(source, name)
+    if strip:
+        source = strip_source(source, name)
     packed = base64.b85encode(lzma.compress(source, preset=9 | lzma.PRESET_EXTREME)).decode("ascii")
     return _STUB.format(payload=packed).encode("ascii")
 
@@ -57,14 +84,14 @@ def unpack_stub(stub: bytes, name: str = "stub") -> bytes:
     return lzma.decompress(base64.b85decode(match.group(1)))
 
 
-def pack_file(source: Path, out: Path) -> PackResult:
+def pack_file(source: Path, out: Path, strip: bool = False) -> PackResult:
     """Write the stub of `source` to `out` (parents created); nothing is written on error."""
     if not source.is_file():
         raise UsageError(f"cannot pack {source}: no such file")
     if out.resolve() == source.resolve():
         raise UsageError(f"cannot pack {source} onto itself: choose another --out")
     text = source.read_bytes()
-    stub = pack_source(text, str(source))
+    stub = pack_source(text, str(source), strip)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(stub)
     return PackResult(source=source, out=out, source_bytes=len(text), stub_bytes=len(stub))

@@ -17,10 +17,13 @@ from sweeper.pack import pack_file
 def pack(
     source: Annotated[Path, typer.Argument(help="The trainer source to pack, e.g. trainer/train_gpt.py.")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the stub, e.g. records/x/train_gpt.py.")],
+    strip: Annotated[bool, typer.Option(
+        "--strip", help="Drop comments and docstrings first (the syntax tree is checked unchanged): a smaller stub.")]
+    = False,
     as_json: JsonOption = False,
 ) -> None:
     """Pack SOURCE into a self-extracting stub (lzma + base85) that runs as the source; prints both sizes."""
-    result = pack_file(source, out)
+    result = pack_file(source, out, strip)
     if as_json:
         print_json(result.model_dump(mode="json"))
         return

@@ -76,3 +76,30 @@ def test_packing_onto_itself_is_refused(tmp_path: Path) -> None:
 def test_unpack_refuses_what_is_not_a_stub() -> None:
     with pytest.raises(UsageError, match="is not a pgolf packed stub"):
         unpack_stub(b"print(1)\n", "x.py")
+
+
+def test_strip_keeps_the_trainers_syntax_tree_and_shrinks_the_stub(tmp_path: Path) -> None:
+    import ast
+
+    from sweeper.pack import without_docstrings
+
+    source = TRAINER.read_bytes()
+    plain, stripped = pack_file(TRAINER, tmp_path / "a.py"), pack_file(TRAINER, tmp_path / "b.py", strip=True)
+    assert stripped.stub_bytes < 0.8 * plain.stub_bytes
+    payload = unpack_stub((tmp_path / "b.py").read_bytes())
+    assert b"#" not in payload.split(b"\n", 1)[0] and payload != source
+    assert ast.dump(ast.parse(payload)) == ast.dump(without_docstrings(ast.parse(source)))
+
+
+def test_stripped_stub_runs_with_the_sources_behaviour(tmp_path: Path) -> None:
+    source = b'"""doc."""\n# a remark\ndef f():\n    """doc."""\n    return __name__, "#not a comment"\nRESULT = f()\n'
+    stub = tmp_path / "m.py"
+    stub.write_bytes(pack_source(source, strip=True))
+    assert runpy.run_path(str(stub), run_name="probe")["RESULT"] == ("probe", "#not a comment")
+    assert b"a remark" not in unpack_stub(stub.read_bytes())
+
+
+def test_cli_strip_flag(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["pack", str(TRAINER), "--out", str(tmp_path / "s.py"), "--strip", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"stub_bytes"' in result.output and is_stub((tmp_path / "s.py").read_bytes())

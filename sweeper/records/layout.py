@@ -154,6 +154,7 @@ def readme(runs: ConfigRuns, verdict: Verdict, info: dict[str, Any], *, folder: 
         *[f"- `{runs.logs[s.seed].path}`: train log of seed {s.seed}" for s in seeds],
         "- `submission.json`: leaderboard metadata, per-seed results, compliance",
         "- `requirements.txt`: third-party packages the script imports",
-        "- `candidate_report.html` / `candidate_report.md`: record-candidate report with charts", "",
+        "- `candidate_report.md`: record-candidate report (its HTML version with charts is kept outside the folder)",
+        "",
     ]
     return "\n".join(parts)

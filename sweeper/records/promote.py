@@ -115,9 +115,11 @@ def promote(
                 if out_dir.exists():
                     out_dir.rmdir()
                 staging.rename(out_dir)
+                html = report_html_beside(out_dir)  # plotly.js is megabytes: not part of a records PR
+                (out_dir / files.html.name).replace(html)
                 shutil.rmtree(draft, ignore_errors=True)  # a stale draft of an earlier refusal
                 return PromoteResult(verdict=by_seed(recheck).model_copy(update={"folder": str(out_dir)}),
-                                     written=True, out_dir=out_dir, report_html=out_dir / files.html.name,
+                                     written=True, out_dir=out_dir, report_html=html,
                                      report_md=out_dir / files.markdown.name)
             reasons = [f"the written folder does not pass pgolf check: {f.message}" for f in recheck.violations]
             files = write_staging(reasons)
@@ -128,6 +130,12 @@ def promote(
         shutil.rmtree(staging, ignore_errors=True)
     return PromoteResult(verdict=verdict, written=False, refusals=reasons, draft_dir=draft,
                          report_html=draft / files.html.name, report_md=draft / files.markdown.name)
+
+
+def report_html_beside(out_dir: Path) -> Path:
+    """Where a promoted folder's HTML report goes: beside the folder (`<name>.candidate_report.html`), since
+    its embedded plotly.js (megabytes) has no place in the records pull request; the Markdown stays inside."""
+    return out_dir.with_name(f"{out_dir.name}.candidate_report.html")
 
 
 def by_seed(verdict: Verdict) -> Verdict:

@@ -31,8 +31,9 @@ def test_promoted_folder_passes_check(tmp_path: Path) -> None:
     code, output = _promote(sweep.path, out, "--sota", SOTA)
     assert code == 0, output
     names = {p.name for p in out.iterdir()}
-    assert {"README.md", "submission.json", "train_gpt.py", "requirements.txt", "candidate_report.html",
+    assert {"README.md", "submission.json", "train_gpt.py", "requirements.txt",
             "candidate_report.md", "train_seed1337.log", "train_seed42.log", "train_seed2025.log"} == names
+    assert (tmp_path / "record.candidate_report.html").is_file()  # beside the folder: plotly.js is megabytes
     assert (out / "train_gpt.py").read_bytes() == (sweep.path / "train_gpt.py").read_bytes()
     assert (out / "train_seed42.log").read_bytes() == sweep.trial_log("cfg0000000a-s42").read_bytes()
     check = runner.invoke(app, ["check", str(out), "--sota", SOTA, "--json"])
@@ -57,7 +58,8 @@ def test_submission_json_and_readme_carry_the_customary_facts(tmp_path: Path) ->
     assert "nats per token" in readme and "0.005 nats = 0.00296 bpb" in readme
     assert "SEED=$SEED" in readme and "MATRIX_LR=0.04" in readme and "torchrun" in readme
     assert "numpy==" in (tmp_path / "rec" / "requirements.txt").read_text()
-    html = (tmp_path / "rec" / "candidate_report.html").read_text()
+    assert result.report_html == tmp_path / "rec.candidate_report.html"
+    html = result.report_html.read_text()
     assert html.count('class="chart"') == 4 and "Content-Security-Policy" in html  # the dashboard's plotly stack
 
 

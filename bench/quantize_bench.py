@@ -1,22 +1,27 @@
-"""Quantise + compress a default-size (33.6M-parameter) record-stack state dict on CPU.
+"""Quantise + compress a default-size (33.6M-parameter) record-stack state dict on CPU, or a trained artifact.
 
-Prints GPTQ/RTN time and Hessian-weighted error, bytes and bits per weight per codec, the ratio of the
-compressed size to the zero-order entropy of the stored symbols (the floor for a memoryless coder), and a
-baseline (RTN int5 + zlib-9) measured in the same process. Weights are Student-t with per-row scale
-variation; each matrix gets its own Hessian from correlated synthetic activations.
+One state dict, every codec in one run: zstd-22 (the records' default parameters), brotli-11 (the baseline
+every ratio is against), lzma-9e, the 2026-04-27 record's per-group lrzip pipeline (benchmark only, needs the
+`lrzip` binary) and ours (COMPRESSOR=rans). Reported separately: (a) the int codes alone against their
+per-tensor and per-row zero-order entropy and the context bound of our model, (b) scales + float tensors
+compressed on their own, (c) whole artifacts with encode and decode times. Synthetic weights are Student-t
+with per-row scale variation; each matrix gets its own Hessian from correlated synthetic activations.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/quantize_bench.py [--layers 11] [--prune-bytes 0]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/quantize_bench.py [--layers 11] [--artifact FILE.ptz]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
+import tempfile
 import importlib.util
 import sys
 import time
-import zlib
 from pathlib import Path
 
+import numpy as np
 import torch
 import zstandard
 
@@ -105,96 +110,171 @@ def hessian_error(w: torch.Tensor, w_hat: torch.Tensor, h: torch.Tensor) -> floa
     return float(((dw @ h.double()) * dw).sum())
 
 
-def entropy_floor_bytes(qsd: dict) -> dict[str, float]:
-    """Per kind: zero-order entropy of each tensor's codes (histogram per tensor) + raw bytes of its scales;
-    float tensors count their raw bytes."""
-    total: dict[str, float] = {}
-    for e in qsd.values():
-        if e.kind in ("int5", "int8"):
-            counts = torch.bincount(e.data.flatten().to(torch.int64) + 128, minlength=256).double()
-            p = counts[counts > 0] / counts.sum()
-            size = float(-(p * p.log2()).sum()) * e.data.numel() / 8 + e.scale.numel() * 2
-        else:
-            size = e.data.numel() * e.data.element_size()
-        total[e.kind] = total.get(e.kind, 0.0) + size
-    return total
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--layers", type=int, default=11)
-    parser.add_argument(
-        "--prune-bytes", type=int, default=0, help="also prune to (zstd size - this many bytes)"
+def split_codes(S, qsd: dict) -> tuple[list[str], list[np.ndarray], bytes]:
+    """The int codes (in our stream order) and the serialized rest: row scales, float and raw tensors."""
+    names = S.rans_coded(qsd)
+    rest = S.serialize_quantized(
+        {n: S.dataclasses.replace(e, data=e.data[:0].clone()) if n in names else e for n, e in qsd.items()}
     )
-    args = parser.parse_args()
-    S = load_trainer()
+    return names, [qsd[n].data.numpy() for n in names], rest
+
+
+def entropy_bytes(counts: np.ndarray) -> float:
+    """Empirical zero-order entropy, in bytes, of the symbols counted in each row of `counts` (k, 256)."""
+    counts = counts.astype(float)
+    p = counts / np.maximum(counts.sum(-1, keepdims=True), 1)
+    return float(-(counts * np.log2(np.where(counts > 0, p, 1))).sum()) / 8
+
+
+def code_bounds(S, names: list[str], codes: list[np.ndarray]) -> dict[str, float]:
+    """Per-tensor and per-row zero-order entropy of the codes, and the context bound: their empirical
+    entropy given our model's contexts (role, row class, column class), model bytes excluded."""
+    sym = [(c.astype(np.int16) + 128).astype(np.uint8) for c in codes]
+    out = {
+        "per-tensor entropy": sum(entropy_bytes(S.rans_histograms(np.zeros(1, int), s, 1)) for s in sym),
+        "per-row entropy": sum(entropy_bytes(S.rans_histograms(np.arange(len(s))[:, None], s, len(s))) for s in sym),
+        "context bound": 0.0,
+    }
+    for members in S.rans_roles(names):
+        r, c, rows, cols = S.rans_role_model([sym[i] for i in members])
+        r_at, c_at = np.cumsum([0] + [len(sym[i]) for i in members]), np.cumsum([0] + [sym[i].shape[1] for i in members])
+        counts = sum(
+            S.rans_histograms(rows[r_at[j]:r_at[j + 1], None] * c + cols[None, c_at[j]:c_at[j + 1]], sym[i], r * c)
+            for j, i in enumerate(members)
+        )
+        out["context bound"] += entropy_bytes(counts)
+    return out
+
+
+def l1_similarity_order(rows: np.ndarray) -> np.ndarray:
+    """The record's row sort: a greedy nearest-neighbour chain by L1 distance, from row 0."""
+    x, left, order = rows.astype(np.int16), np.ones(len(rows), bool), [0]
+    left[0] = False
+    for _ in range(len(rows) - 1):
+        cand = np.nonzero(left)[0]
+        nxt = int(cand[np.abs(x[cand] - x[order[-1]]).sum(1).argmin()])
+        order.append(nxt)
+        left[nxt] = False
+    return np.array(order, dtype=np.uint16)
+
+
+def pergroup_lrzip(S, qsd: dict) -> tuple[int, dict[str, int]] | None:
+    """The 2026-04-27 record's COMPRESSOR=pergroup: codes bucketed by role; rows of the int5 ("hot") groups
+    reordered by L1 similarity (permutation stored); each group `lrzip -z` (ZPAQ); the rest brotli-11.
+    Returns (total bytes, parts) or None without the lrzip binary."""
+    if shutil.which("lrzip") is None:
+        return None
+    names, codes, rest = split_codes(S, qsd)
+    perms, parts = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, members in enumerate(S.rans_roles(names)):
+            chunks = []
+            for i in members:
+                order = l1_similarity_order(codes[i]) if qsd[names[i]].kind == "int5" else None
+                perms += [order] if order is not None else []
+                chunks.append(codes[i] if order is None else codes[i][order])
+            src = Path(tmp) / f"group{k}.bin"
+            src.write_bytes(np.concatenate([c.ravel() for c in chunks]).tobytes())
+            subprocess.run(["lrzip", "-z", "-Q", "-f", "-o", f"{src}.lrz", str(src)], check=True)
+            parts[f"lrzip group {k}"] = Path(f"{src}.lrz").stat().st_size
+    side = rest + b"".join(p.tobytes() for p in perms)
+    parts["brotli rest + permutations"] = len(S.CODECS["brotli"][1](side))
+    return sum(parts.values()), parts
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - t0
+
+
+def quantized_state(S, args) -> tuple[dict, int]:
+    """The quantised state dict: a trainer artifact read back exactly, or the synthetic one (GPTQ)."""
+    if args.artifact:
+        blob = Path(args.artifact).read_bytes()
+        codec = next(c for c, (magic, _, _) in S.CODECS.items() if blob.startswith(magic))
+        qsd = S.deserialize_quantized(S.CODECS[codec][2](blob))
+        n_params = sum(e.data.numel() for e in qsd.values())
+        print(f"artifact:{args.artifact} ({codec}) params:{n_params}")
+        return qsd, n_params
     gen = torch.Generator().manual_seed(0)
     sd = state_dict(args.layers, gen)
     n_params = sum(t.numel() for t in sd.values())
     hs = hessians(sd, gen)
     print(f"params:{n_params} matrices_gptq:{len(hs)} threads:{torch.get_num_threads()}")
-
-    t0 = time.perf_counter()
-    q_rtn = S.quantize_state_dict(sd, "int5_gptq", hessians=None)
-    t_rtn = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    q_gptq = S.quantize_state_dict(sd, "int5_gptq", hessians=hs)
-    t_gptq = time.perf_counter() - t0
+    q_rtn, t_rtn = timed(lambda: S.quantize_state_dict(sd, "int5_gptq", hessians=None))
+    q_gptq, t_gptq = timed(lambda: S.quantize_state_dict(sd, "int5_gptq", hessians=hs))
     deq_rtn, deq_gptq = S.dequantize_state_dict(q_rtn), S.dequantize_state_dict(q_gptq)
-    ratios = [
-        hessian_error(sd[n], deq_gptq[n], h) / hessian_error(sd[n], deq_rtn[n], h) for n, h in hs.items()
-    ]
+    ratios = [hessian_error(sd[n], deq_gptq[n], h) / hessian_error(sd[n], deq_rtn[n], h) for n, h in hs.items()]
     methods = [e.method for e in q_gptq.values() if e.kind == "int5"]
     print(
         f"quantize rtn_int5:{t_rtn:.1f}s gptq_int5:{t_gptq:.1f}s gptq_used:{methods.count('gptq')}/{len(methods)} "
         f"hessian_err_gptq/rtn mean:{sum(ratios) / len(ratios):.3f} max:{max(ratios):.3f}"
     )
+    return q_gptq, n_params
 
-    raw = S.serialize_quantized(q_gptq)
-    floors = entropy_floor_bytes(q_gptq)
-    floor = sum(floors.values())
-    print(
-        f"serialized raw:{len(raw)} bytes  zero-order entropy floor:{floor:.0f} bytes "
-        f"({8 * floor / n_params:.3f} bits/weight)"
-    )
-    for kind, size in sorted(floors.items()):
-        n = sum(e.data.numel() for e in q_gptq.values() if e.kind == kind)
-        print(f"  {kind}: {n} values, floor {size:.0f} bytes ({8 * size / n:.3f} bits/value incl. scales)")
-    packers = {"zstd-22 default (records)": lambda: zstandard.ZstdCompressor(level=22).compress(raw)}
-    packers.update({c: (lambda c=c: S.compress_artifact(raw, (c,))[0]) for c in S.CODECS if c != "zlib"})
-    blobs = {}
-    for name, pack in packers.items():
-        t0 = time.perf_counter()
-        blobs[name] = pack()
-        print(
-            f"  {name:26s} {len(blobs[name]):>10d} bytes  {8 * len(blobs[name]) / n_params:.3f} bits/weight  "
-            f"vs_entropy_floor:{len(blobs[name]) / floor:.4f}  time:{time.perf_counter() - t0:.1f}s"
-        )
-    del blobs["zstd-22 default (records)"]
-    codec = min(blobs, key=lambda c: len(blobs[c]))  # what compress_artifact's chooser returns
-    blob = blobs[codec]
-    t0 = time.perf_counter()
-    assert S.decompress_state_dict(blob).keys() == sd.keys()
-    print(
-        f"chosen:{codec} {len(blob)} bytes ({8 * len(blob) / n_params:.3f} bits/weight)  "
-        f"decompress_state_dict:{time.perf_counter() - t0:.1f}s"
-    )
 
-    t0 = time.perf_counter()
-    baseline = zlib.compress(S.serialize_quantized(q_rtn), 9)
-    print(
-        f"baseline rtn_int5+zlib9: {len(baseline)} bytes ({8 * len(baseline) / n_params:.3f} bits/weight) "
-        f"time:{time.perf_counter() - t0:.1f}s  ours/baseline:{len(blob) / len(baseline):.4f}"
-    )
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", type=int, default=11)
+    parser.add_argument("--artifact", help="a trainer artifact (final_model.*.ptz) instead of synthetic weights")
+    parser.add_argument("--zstd-min-match", action="store_true", help="also our zstd-22 min_match=5 (slow)")
+    args = parser.parse_args()
+    S = load_trainer()
+    qsd, n_params = quantized_state(S, args)
+    raw = S.serialize_quantized(qsd)
+    names, codes, rest = split_codes(S, qsd)
+    n_codes = sum(c.size for c in codes)
+    print(f"serialized raw:{len(raw)} bytes; int codes:{n_codes} in {len(codes)} tensors; rest (scales, floats):"
+          f" {len(rest)} bytes")
 
-    if args.prune_bytes:  # with zstd: each probe recompresses everything, and zstd is the fastest codec
-        target = len(blobs["zstd"]) - args.prune_bytes
-        t0 = time.perf_counter()
-        _, pblob, pcodec, count = S.pack_artifact(q_gptq, ("zstd",), target)
-        print(
-            f"prune target:{target} landed:{len(pblob)} ({pcodec}) pruned:{count} codes "
-            f"time:{time.perf_counter() - t0:.1f}s"
-        )
+    # (a) the codes alone: ours (words + lane states + model) and brotli-11 on their raw int8 bytes
+    ours, t_enc = timed(lambda: S.rans_pack(raw))
+    head = S.RANS_HEADER.unpack_from(ours)
+    ours_codes = head[3] + 4 * head[4] + 2 * head[5]
+    brotli_codes = len(S.CODECS["brotli"][1](np.concatenate([c.ravel() for c in codes]).tobytes()))
+    bounds = code_bounds(S, names, codes)
+    print("(a) int codes alone, bytes (x per-tensor entropy):")
+    for label, size in [*bounds.items(), ("brotli-11 codes", brotli_codes),
+                        (f"ours: words+states {ours_codes - head[3]} + model {head[3]}", ours_codes)]:
+        print(f"  {label:44s} {size:>12.0f}  {size / bounds['per-tensor entropy']:.4f}  "
+              f"{8 * size / max(n_codes, 1):.3f} bits/code")
+    # (b) row scales + float tensors on their own
+    print("(b) scales + float/raw tensors alone:")
+    for codec in ("brotli", "lzma", "zstd"):
+        print(f"  {codec:10s} {len(S.CODECS[codec][1](rest)):>10d} bytes (raw {len(rest)})")
+    print(f"  ours: side stream (the smaller of lzma/brotli) {head[2]} bytes")
+
+    # (c) whole artifacts: one state dict, every codec, encode and decode (decompress_state_dict) times
+    packers = {
+        "zstd-22 default (records)": lambda: zstandard.ZstdCompressor(level=22).compress(raw),
+        "lzma-9e": lambda: S.CODECS["lzma"][1](raw),
+        "brotli-11": lambda: S.CODECS["brotli"][1](raw),
+    }
+    if args.zstd_min_match:
+        packers["zstd-22 min_match=5"] = lambda: S.CODECS["zstd"][1](raw)
+    results = {name: timed(pack) for name, pack in packers.items()}
+    results["ours: rans"] = (ours, t_enc)
+    base = len(results["brotli-11"][0])
+    print("(c) whole artifact:  bytes  x brotli-11  bits/param  encode  decode")
+    decode_s = {}
+    for name, (blob, t) in results.items():
+        restored, decode_s[name] = timed(lambda: S.decompress_state_dict(blob))
+        assert restored.keys() == qsd.keys()
+        print(f"  {name:28s} {len(blob):>10d}  {len(blob) / base:.4f}  {8 * len(blob) / n_params:.3f}  "
+              f"{t:6.1f}s  {decode_s[name]:5.2f}s")
+    back = S.deserialize_quantized(S.rans_unpack(ours))
+    assert all(torch.equal(back[n].data, qsd[n].data) for n in names), "rans round trip is not bit-exact"
+    group = timed(lambda: pergroup_lrzip(S, qsd))
+    if group[0] is None:
+        print("  pergroup lrzip (2026-04-27 record): SKIPPED, no `lrzip` binary (apt-get install -y lrzip)")
+    else:
+        (size, parts), t = group
+        print(f"  {'pergroup lrzip (record)':28s} {size:>10d}  {size / base:.4f}  {8 * size / n_params:.3f}  "
+              f"{t:6.1f}s  (decode not timed)  parts:{parts}")
+        print(f"ours / pergroup lrzip: {len(ours) / size:.4f}")
+    print(f"ours / brotli-11: {len(ours) / base:.4f}; decode ours {decode_s['ours: rans']:.2f}s vs brotli "
+          f"{decode_s['brotli-11']:.2f}s (x{decode_s['ours: rans'] / decode_s['brotli-11']:.2f})")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Loss and val_bpb curves per config: mean and std across seeds at each logged step.
+"""Loss and val_bpb curves per config: each seed's own, and the mean and std across seeds at each step.
 
 The ledger keeps final figures only, so curves come from each attempt's trial.log through the
 run-log parser. Curves are optional: a missing or unreadable log just contributes no points.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +29,16 @@ class CurveBand(BaseModel):
     mean: list[float]
     std: list[float]
     n: list[int]
+
+
+class SeedSeries(BaseModel):
+    """One seed's curve of one metric (the per-seed charts)."""
+
+    config_id: str
+    seed: int
+    metric: CurveMetric
+    step: list[int]
+    value: list[float]
 
 
 def _points(log: Path) -> dict[CurveMetric, dict[int, float]]:
@@ -63,8 +73,20 @@ def band(config_id: str, metric: CurveMetric, per_seed: list[dict[int, float]]) 
     return CurveBand(config_id=config_id, metric=metric, step=steps, mean=mean, std=std, n=n)
 
 
+METRICS: tuple[CurveMetric, ...] = ("train_loss", "val_bpb")
+
+
+def config_series(config_id: str, logs: Mapping[int, Path]) -> tuple[list[CurveBand], list[SeedSeries]]:
+    """One config's train_loss and val_bpb bands, and each seed's own curves, from its seeds' logs
+    ({seed: log}; missing logs skipped)."""
+    parsed = {seed: _points(log) for seed, log in logs.items()}
+    bands = [band(config_id, metric, [p[metric] for p in parsed.values()]) for metric in METRICS]
+    series = [SeedSeries(config_id=config_id, seed=seed, metric=metric, step=sorted(p[metric]),
+                         value=[p[metric][step] for step in sorted(p[metric])])
+              for seed, p in parsed.items() for metric in METRICS if p[metric]]
+    return [b for b in bands if b is not None], series
+
+
 def config_curves(config_id: str, logs: Iterable[Path]) -> list[CurveBand]:
     """The train_loss and val_bpb bands of one config from its seeds' logs (missing logs skipped)."""
-    parsed = [_points(log) for log in logs]
-    bands = [band(config_id, metric, [p[metric] for p in parsed]) for metric in ("train_loss", "val_bpb")]
-    return [b for b in bands if b is not None]
+    return config_series(config_id, dict(enumerate(logs)))[0]

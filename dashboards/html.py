@@ -1,37 +1,25 @@
 """The offline HTML dashboard: one self-contained file (plotly.js embedded), built from the ledger.
 
-Nothing on the page can reach the network: a Content-Security-Policy allows only the two inline
-scripts we wrote (by hash), inline styles and data:/blob: images. Ledger text is HTML-escaped in
-the tables; figure JSON sits in `<script type="application/json">` blocks with `<`, `>` and `&`
-written as `\\u003c`, `\\u003e`, `\\u0026`, so no string can close the script tag.
+The page machinery (embedded plotly.js, the Content-Security-Policy that lets only our two inline
+scripts run, figure JSON that cannot close its script tag) is `sweeper.charts.page`, shared with
+the record-candidate report. Ledger text is HTML-escaped in the tables.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import time
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
-
-import plotly.graph_objects as go
-import plotly.io as pio
-import plotly.offline
 
 from dashboards import figures
 from dashboards.parcoords import parallel_coordinates
 from dashboards.views import AttemptView, ConfigView, SweepView
+from sweeper.candidates import CandidateSignificance
+from sweeper.charts.page import FigurePage, content_security_policy, plotly_js, script_json
 
+__all__ = ["content_security_policy", "plotly_js", "render_html", "script_json", "write_html"]
 COMPARER_MAX_CONFIGS = 12
-PLOT_CONFIG = '{"displaylogo": false, "responsive": true}'
-LOADER_JS = """
-document.querySelectorAll('script[type="application/json"][data-plot]').forEach(function (el) {
-  var spec = JSON.parse(el.textContent);
-  Plotly.newPlot(el.getAttribute('data-plot'), spec.data, spec.layout, PLOT_CONFIG);
-});
-""".replace("PLOT_CONFIG", PLOT_CONFIG)
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 0 1.5rem 3rem; color: #222; }
 header { border-bottom: 1px solid #ddd; margin-bottom: 1rem; }
@@ -56,43 +44,6 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def script_json(text: str) -> str:
-    """JSON made safe inside a <script> element: no `<`, `>` or `&` survives as itself."""
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
-@cache
-def plotly_js() -> str:
-    return str(plotly.offline.get_plotlyjs())
-
-
-def _csp_hash(script: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-
-
-def content_security_policy(scripts: list[str]) -> str:
-    """Only these inline scripts may run (by hash); nothing may be fetched but data:/blob: images."""
-    allowed = " ".join(_csp_hash(s) for s in scripts) or "'none'"
-    return (f"default-src 'none'; script-src {allowed}; style-src 'unsafe-inline'; "
-            "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
-
-
-class _Page:
-    """Collects the sections' HTML and the figures they place."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.figures: list[tuple[str, str]] = []
-
-    def add(self, markup: str) -> None:
-        self.parts.append(markup)
-
-    def chart(self, fig: go.Figure) -> str:
-        chart_id = f"chart-{len(self.figures)}"
-        self.figures.append((chart_id, pio.to_json(fig, validate=False)))
-        return f'<div class="chart" id="{chart_id}"></div>'
-
-
 def _num(value: float | None, fmt: str = "{:.5f}") -> str:
     return "-" if value is None else fmt.format(value)
 
@@ -110,6 +61,7 @@ def _comparer(view: SweepView) -> str:
     """Configs side by side (best first); rows whose values differ are highlighted."""
     shown: list[ConfigView] = [c for c in view.configs if c.finished][:COMPARER_MAX_CONFIGS]
     rows: list[tuple[str, list[str]]] = [(p, [str(c.params.get(p, "-")) for c in shown]) for p in view.swept_params]
+    rows.insert(0, ("config id", [c.config_id for c in shown]))
     rows += [
         ("finished seeds", [", ".join(map(str, c.seeds)) for c in shown]),
         ("mean val_bpb", [_num(c.mean_bpb) for c in shown]),
@@ -118,7 +70,8 @@ def _comparer(view: SweepView) -> str:
     ]
     body = [f'<tr class="{"differs" if len(set(values)) > 1 else "same"}"><th>{e(name)}</th>'
             + "".join(f"<td>{e(v)}</td>" for v in values) + "</tr>" for name, values in rows]
-    return _table(["", *(c.config_id for c in shown)], body)
+    names = view.config_labels()
+    return _table(["", *(names[c.config_id] for c in shown)], body)
 
 
 def _candidates(view: SweepView) -> str:
@@ -149,15 +102,48 @@ def _attempts(view: SweepView) -> str:
     return _table(head, (_attempt_row(a) for a in view.attempts))
 
 
-def _charts(page: _Page, view: SweepView) -> None:
-    train, val = figures.curves(view, "train_loss"), figures.curves(view, "val_bpb")
-    seeds = [page.chart(figures.scores_by_config(view)), page.chart(figures.artifact_bytes(view))]
-    seeds += [page.chart(fig) for fig in (train, val) if fig is not None]
-    missing = "" if train or val else '<p class="note">No loss curves: the trial logs are missing or empty.</p>'
-    page.add(f'<h2 id="seeds">Seeds</h2><div class="grid">{"".join(seeds)}</div>{missing}')
-    page.add('<h2 id="sweep">Sweep</h2><div class="grid">'
+def _charts(page: FigurePage, view: SweepView) -> list[str]:
+    """The Seeds and Sweep sections."""
+    scores = [page.chart(figures.scores_by_config(view)), page.chart(figures.artifact_headroom(view))]
+    per_seed = [figures.seed_curves(view, "train_loss"), figures.seed_curves(view, "val_bpb")]
+    bands = [figures.curves(view, "train_loss"), figures.curves(view, "val_bpb")]
+    lines = [page.chart(fig) for fig in per_seed + bands if fig is not None]
+    missing = "" if lines else '<p class="note">No loss curves: the trial logs are missing or empty.</p>'
+    return [f'<h2 id="seeds">Seeds</h2><div class="grid">{"".join(scores + lines)}</div>{missing}',
+            ('<h2 id="sweep">Sweep</h2><div class="grid">'
              f"{page.chart(parallel_coordinates(view))}{page.chart(figures.size_vs_score(view))}</div>"
-             f"<h3>Run comparer</h3>{_comparer(view)}")
+             f"<h3>Run comparer</h3>{_comparer(view)}")]
+
+
+SIGNIFICANCE_HEAD = ["config", "seeds", "mean val_bpb", "Δ nats", "Δ bpb", "p", "bar val_loss", "bar val_bpb",
+                     "seeds needed", "P(pass)"]
+
+
+def _significance_row(name: str, n: int, mean: float | None, sig: CandidateSignificance) -> str:
+    p = "-" if sig.p is None else f"{sig.p:.3g}"
+    needed = "-" if sig.seeds_needed is None else f"{sig.seeds_needed} (+{sig.more_seeds})"
+    cells = [_num(mean), f"{sig.delta_nats:+.5f}", f"{sig.delta_bpb:+.5f}", p, _num(sig.bar_val_loss),
+             _num(sig.bar_val_bpb), needed, "-" if sig.p_reach is None else f"{sig.p_reach:.0%}"]
+    verdict = "pass" if sig.passes else "fail"
+    return (f"<tr><td>{e(name)}</td><td class=num>{n}</td>"
+            + "".join(f"<td class=\"num{' verdict-' + verdict if i == 3 else ''}\">{e(c)}</td>"
+                      for i, c in enumerate(cells)) + "</tr>")
+
+
+def _significance(view: SweepView) -> str:
+    """Every ranked config against the SOTA: the table `pgolf candidates --sota` prints."""
+    if view.sota is None:
+        return ('<p class="note">No SOTA given: pass <code>--sota DIR|VALUE</code> (or set <code>sota:</code> in the '
+                "space) for delta, p, the bar to beat and the seeds still needed.</p>")
+    names = view.config_labels()
+    rows = [_significance_row(names[c.config_id], len(c.seeds), c.mean_bpb, c.ranking.significance)
+            for c in view.configs if c.ranking is not None and c.ranking.significance is not None]
+    first = next((c.ranking.significance for c in view.configs if c.ranking and c.ranking.significance), None)
+    caption = "" if first is None else (
+        f'<p class="note">vs SOTA {e(first.sota_source)} ({e(first.policy)} policy, alpha {first.alpha:g}, test in '
+        f"{e(first.units)}); delta = mean - SOTA; bar = the mean these seeds must reach for p = alpha; seeds needed "
+        f"for 80% power at the observed spread; P(pass) = chance that {first.max_seeds} seeds pass.</p>")
+    return caption + _table(SIGNIFICANCE_HEAD, rows)
 
 
 def _header(view: SweepView) -> str:
@@ -170,23 +156,20 @@ def _header(view: SweepView) -> str:
 
 def render_html(view: SweepView) -> str:
     """The whole dashboard page as one string."""
-    page = _Page()
-    page.add(_header(view))
+    page = FigurePage()
+    parts = [_header(view)]
     if view.finished:
-        _charts(page, view)
+        parts += _charts(page, view)
     else:
-        page.add(f'<div class="empty" id="empty-state">No finished trial yet in sweep {e(view.name)}: '
-                 f"{len(view.attempts)} attempt(s) so far. Charts appear once a trial finishes; failures are "
-                 "listed below.</div>")
-    page.add(f'<h2 id="candidates">Candidates</h2>{_candidates(view)}')
-    page.add(f'<h2 id="attempts">Attempts</h2>{_attempts(view)}')
-    data = "".join(f'<script type="application/json" data-plot="{chart_id}">{script_json(spec)}</script>'
-                   for chart_id, spec in page.figures)
-    scripts = [plotly_js(), LOADER_JS] if page.figures else []  # an empty sweep needs no plotly.js
+        parts.append(f'<div class="empty" id="empty-state">No finished trial yet in sweep {e(view.name)}: '
+                     f"{len(view.attempts)} attempt(s) so far. Charts appear once a trial finishes; failures are "
+                     "listed below.</div>")
+    parts.append(f'<h2 id="significance">Significance</h2><div class="significance">{_significance(view)}</div>')
+    parts.append(f'<h2 id="candidates">Candidates</h2>{_candidates(view)}')
+    parts.append(f'<h2 id="attempts">Attempts</h2>{_attempts(view)}')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{content_security_policy(scripts)}">'
-            f"<title>pgolf sweep {e(view.name)}</title><style>{STYLE}</style></head><body>"
-            f"{''.join(page.parts)}{data}{''.join(f'<script>{js}</script>' for js in scripts)}</body></html>\n")
+            f"{page.csp_meta()}<title>pgolf sweep {e(view.name)}</title><style>{STYLE}</style></head><body>"
+            f"{''.join(parts)}{page.tail()}</body></html>\n")
 
 
 def write_html(view: SweepView, out: Path) -> Path:

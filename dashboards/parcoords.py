@@ -13,8 +13,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from dashboards.figures import label, text
 from dashboards.views import AttemptView, SweepView
+from sweeper.charts.figures import label, styled, text
 
 COLORSCALE = "Viridis_r"
 
@@ -78,7 +78,4 @@ def parallel_coordinates(view: SweepView) -> go.Figure:
     fig.update_xaxes(tickvals=list(range(len(axes))), ticktext=[label(a.label) for a in axes],
                      range=[-0.5, len(axes) - 0.5], showgrid=False, zeroline=False)
     fig.update_yaxes(visible=False, range=[-0.08, 1.08])
-    fig.update_layout(title="swept params -> post-quant val_bpb (one line per finished attempt)",
-                      template="plotly_white", height=420, margin={"l": 40, "r": 20, "t": 50, "b": 60},
-                      hovermode="closest")
-    return fig
+    return styled(fig, "swept params -> post-quant val_bpb (one line per finished attempt)", "", "")

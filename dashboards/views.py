@@ -3,7 +3,9 @@
 Ranking and per-config statistics are `sweeper.candidates`' (mean post-quant val_bpb over the
 latest finished attempt of each seed, sample std); configs with enough seeds for a record get the
 record verdict of `sweeper.records` (budgets, legality, seed set; significance only with a SOTA).
-Per-step curves come from each attempt's trial.log (see `dashboards.curves`).
+Per-step curves come from each attempt's trial.log (see `dashboards.curves`). Against a SOTA (the
+`--sota` of `pgolf dashboard`, else the space's `sota:`) every ranked config also carries the
+significance columns of `pgolf candidates` (`sweeper.records.outlook`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dashboards.curves import CurveBand, config_curves
-from sweeper.candidates import Candidate, rank_candidates
+from dashboards.curves import CurveBand, SeedSeries, config_series
+from sweeper.candidates import Candidate, CandidateReport, rank_candidates
 from sweeper.errors import PgolfError, SpaceError
 from sweeper.ledger import AttemptRow, Ledger
 from sweeper.records.from_ledger import load_config
+from sweeper.records.outlook import add_significance
 from sweeper.records.promote import judge_config
 from sweeper.records.schema import SignificancePolicy
 from sweeper.space import Limits, SearchSpace, parse_space
@@ -26,6 +29,7 @@ from sweeper.sweepdir import SweepDir
 
 DEFAULT_PROJECT = "pgolf"
 LOG_TAIL_LINES = 12
+SEED_CURVE_CONFIGS = 4  # per-seed curves for the best configs only: more would be a tangle
 
 
 class AttemptView(AttemptRow):
@@ -90,6 +94,10 @@ class SweepView(BaseModel):
     configs: list[ConfigView] = []
     candidates: list[CandidateView] = []
     curves: list[CurveBand] = []
+    seed_curves: list[SeedSeries] = []
+    sota: str | None = None
+    sota_val_bpb: float | None = Field(default=None,
+                                       description="SOTA mean in bpb (the seeds' ratio when given in nats)")
 
     @property
     def attempts(self) -> list[AttemptView]:
@@ -98,6 +106,13 @@ class SweepView(BaseModel):
     @property
     def finished(self) -> list[AttemptView]:
         return [a for c in self.configs for a in c.finished]
+
+    def config_labels(self) -> dict[str, str]:
+        """Each config named by its swept values (`LR=0.04 LAYERS=4`), with its id only where two names clash."""
+        names = {c.config_id: " ".join(f"{k}={c.params[k]}" for k in self.swept_params if k in c.params)
+                 or c.config_id for c in self.configs}
+        clashes = {n for n in names.values() if list(names.values()).count(n) > 1}
+        return {cid: f"{name} ({cid})" if name in clashes else name for cid, name in names.items()}
 
     def status_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -191,11 +206,30 @@ def load_sweep_view(sweep: SweepDir, *, sota: str | None = None, policy: Signifi
                             log_tail=log_tail(attempt_log(sweep, row)) if row.status == "failed" else [])
                 for row in rows]
     configs = group_configs(attempts, limits)
-    curves = [band for c in configs if with_curves
-              for band in config_curves(c.config_id, [attempt_log(sweep, a) for a in c.finished])]
+    curves: list[CurveBand] = []
+    seed_curves: list[SeedSeries] = []
+    for rank, config in enumerate(configs if with_curves else []):
+        bands, series = config_series(config.config_id, {a.seed: attempt_log(sweep, a) for a in config.finished})
+        curves += bands
+        seed_curves += series if rank < SEED_CURVE_CONFIGS else []
+    sota = sota or (space.sota if space else None)
+    policy = policy or SignificancePolicy.named(space.policy if space else "readme")
+    sota_bpb = _add_significance(sweep.name, configs, limits, space, sota, policy) if sota else None
     return SweepView(
         name=sweep_rows[0].name if sweep_rows else sweep.name, path=str(sweep.path),
         project=space.wandb.project if space else DEFAULT_PROJECT, entity=space.wandb.entity if space else None,
         artifact_cap=limits.artifact_bytes, swept_params=swept_params(configs, space), configs=configs,
-        candidates=judge_candidates(sweep, configs, limits, policy or SignificancePolicy.named("readme"), sota),
-        curves=curves)
+        candidates=judge_candidates(sweep, configs, limits, policy, sota), curves=curves, seed_curves=seed_curves,
+        sota=sota, sota_val_bpb=sota_bpb)
+
+
+def _add_significance(name: str, configs: list[ConfigView], limits: Limits, space: SearchSpace | None, sota: str,
+                      policy: SignificancePolicy) -> float | None:
+    """Fill each ranked config's significance (in place); returns the SOTA's mean val_bpb."""
+    ranked = [c.ranking for c in configs if c.ranking is not None]
+    report = CandidateReport(sweep=name, limits=limits, candidates=ranked)
+    if space is not None:
+        report.max_seeds = space.max_seeds
+    add_significance(report, sota, policy)
+    tested = [c for c in ranked if c.significance is not None]
+    return tested[0].mean_val_bpb - tested[0].significance.delta_bpb if tested and tested[0].significance else None

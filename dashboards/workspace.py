@@ -1,10 +1,11 @@
 """The W&B workspace for one sweep, defined in code with wandb-workspaces.
 
-It reads what the sweeper's tracking writes: one run per attempt, group = config id, tags
-`sweep:<name>`, `seed:<n>`, `stage:<s>`, the swept params and `seed` in the config, history
+It reads what the sweeper's tracking writes: one run per attempt, group = `<sweep>/<config id>`,
+tags `sweep:<name>`, `seed:<n>`, `stage:<s>`, the swept params and `seed` in the config, history
 `train_loss` / `val_bpb` (in-training, pre-quant) by `step`; the summary written when the trial
-ends (`sweeper.tune.trial`) holds `val_bpb` = the post-quant score (it replaces the last in-training
-value), `pre_quant_val_bpb`, `val_loss`, `artifact_bytes`, `code_bytes`, `train_s`, `eval_s`, `status`.
+ends (`sweeper.tune.trial`) holds `final/val_bpb` = the post-quant score (beside, not over, the
+history's pre-quant `val_bpb`), `final/val_loss`, `pre_quant_val_bpb`, `artifact_bytes`,
+`code_bytes`, `train_s`, `eval_s`, `status`.
 
 Building and serialising need no network (`Workspace._to_model()` is offline, unlike a Report's);
 only `save_workspace` talks to W&B, in a daemon thread with a deadline so it can never hang.
@@ -31,8 +32,8 @@ from sweeper.wandb_env import quiet_wandb
 SAVE_TIMEOUT_S = 60.0
 # wandb-workspaces round-trips filters through a Python-like string: quotes break it, < > are rewritten.
 TAG_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-GROUP = "Group"  # W&B's run attribute that holds the config id
-SCORE = "val_bpb"  # in the summary: the post-quant score; in the history: in-training (pre-quant) values
+GROUP = "Group"  # W&B's run attribute that holds `<sweep>/<config id>`
+SCORE = "final/val_bpb"  # the post-quant score (summary); the history's `val_bpb` is in-training (pre-quant)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}()#+!~|])")
 
 
@@ -62,11 +63,12 @@ def seeds_section(view: SweepView) -> ws.Section:
 
 
 def sweep_section(view: SweepView) -> ws.Section:
-    """What the sweep found: params -> score, size vs score, and a run comparer."""
+    """What the sweep found: params -> score, which params matter, size vs score, a run comparer."""
     columns = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(p)) for p in view.swept_params]
     columns.append(wr.ParallelCoordinatesPlotColumn(metric=_summary(SCORE), display_name="post-quant val_bpb"))
     return ws.Section(name="Sweep", is_open=True, panels=[
         wr.ParallelCoordinatesPlot(title="swept params -> post-quant val_bpb", columns=columns),
+        wr.ParameterImportancePlot(with_respect_to=SCORE),
         wr.ScatterPlot(title="artifact bytes vs post-quant val_bpb", x=_summary("artifact_bytes"),
                        y=_summary(SCORE), range_x=(None, view.artifact_cap)),
         wr.RunComparer(diff_only="split"),

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweeper.errors import LedgerError
 
@@ -29,7 +29,8 @@ class AttemptFigures(BaseModel):
     files and its W&B run. Shared by the ledger row and the trial's `outcome.json`.
 
     Byte counts are decimal bytes; `val_bpb` is the official post-quant score (the trainer's last
-    metric line) and `pre_quant_val_bpb` the last in-training validation.
+    metric line) and `pre_quant_val_bpb` the last in-training validation. `preflight_warning` says why
+    preflight could not promise the config fits (it ran anyway).
     """
 
     failure_reason: str | None = None
@@ -46,6 +47,7 @@ class AttemptFigures(BaseModel):
     artifact_path: str | None = None
     artifact_sha256: str | None = None
     wandb_run_id: str | None = None
+    preflight_warning: str | None = None
 
 
 class AttemptRow(AttemptFigures):
@@ -67,6 +69,7 @@ class AttemptRow(AttemptFigures):
     started_at: float | None = None
     ended_at: float | None = None
     wall_s: float | None = None
+    gpu_s: float | None = None  # GPU-seconds the attempt held: nproc x wall_s
     retries: int = 0
 
 
@@ -108,24 +111,46 @@ def m001_initial(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX attempts_status ON attempts (status)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+def m002_gpu_seconds(db: sqlite3.Connection) -> None:
+    """GPU-seconds per attempt (nproc x wall); rows written before stay NULL (unknown)."""
+    db.execute("ALTER TABLE attempts ADD COLUMN gpu_s REAL")
+
+
+def m003_preflight_warning(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE attempts ADD COLUMN preflight_warning TEXT")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_gpu_seconds, m003_preflight_warning]
 
 
 class Ledger:
-    """A sweep's SQLite ledger. `Ledger(path)` creates it (and migrates); `create=False` only opens."""
+    """A sweep's SQLite ledger. `Ledger(path)` creates it (and migrates); `create=False` opens an
+    existing ledger read-only: it never creates, migrates or alters a file, and an empty (0-byte,
+    schema-less) or corrupt file is a LedgerError, not an empty ledger."""
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise LedgerError(f"{self.path}: no ledger here (is this a sweep directory?)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
+            self._db = sqlite3.connect(self.path if create else read_only_uri(self.path), uri=not create,
+                                       isolation_level=None, timeout=30.0)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{self.path}: cannot open ledger ({exc})") from None
+        try:
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._migrate()
+            else:
+                self._check_schema()
+        except (sqlite3.DatabaseError, LedgerError) as exc:
+            self._db.close()
+            if isinstance(exc, LedgerError):
+                raise
+            raise LedgerError(f"{self.path}: cannot open ledger ({exc}): not a pgolf ledger, or corrupt") from None
 
     # -- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -152,11 +177,30 @@ class Ledger:
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    def _migrate(self) -> None:
+    def _check_schema(self) -> None:
+        """A read-only open: the schema must be this pgolf's, complete."""
         version = self.schema_version
+        if version == 0:
+            size = self.path.stat().st_size
+            raise LedgerError(f"{self.path}: the ledger is empty ({size:,} bytes, no schema): not a sweep's "
+                              "ledger, or its creation was cut short")
+        self._refuse_newer(version)
+        if version < len(MIGRATIONS):  # a read never migrates
+            raise LedgerError(f"{self.path}: ledger schema version {version} is older than this pgolf "
+                              f"({len(MIGRATIONS)}); resume the sweep once to upgrade it")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        missing = sorted({"sweeps", "attempts"} - tables)
+        if missing:
+            raise LedgerError(f"{self.path}: the ledger is corrupt: table {', '.join(missing)} is missing")
+
+    def _refuse_newer(self, version: int) -> None:
         if version > len(MIGRATIONS):
             raise LedgerError(f"{self.path}: ledger schema version {version} is newer than this pgolf "
                               f"({len(MIGRATIONS)}); upgrade pgolf")
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        self._refuse_newer(version)
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
             with self._write() as db:
                 migration(db)
@@ -173,12 +217,18 @@ class Ledger:
         return existing
 
     def sweep(self, name: str) -> SweepRow | None:
-        row = self._db.execute("SELECT name, created_at, space_yaml FROM sweeps WHERE name = ?", (name,)).fetchone()
-        return SweepRow(name=row[0], created_at=row[1], space_yaml=row[2]) if row else None
+        rows = self._query("SELECT name, created_at, space_yaml FROM sweeps WHERE name = ?", (name,))
+        return self._sweep_row(rows[0]) if rows else None
 
     def sweeps(self) -> list[SweepRow]:
-        rows = self._db.execute("SELECT name, created_at, space_yaml FROM sweeps ORDER BY created_at").fetchall()
-        return [SweepRow(name=r[0], created_at=r[1], space_yaml=r[2]) for r in rows]
+        rows = self._query("SELECT name, created_at, space_yaml FROM sweeps ORDER BY created_at")
+        return [self._sweep_row(r) for r in rows]
+
+    def _sweep_row(self, row: tuple[Any, ...]) -> SweepRow:
+        try:
+            return SweepRow(name=row[0], created_at=row[1], space_yaml=row[2])
+        except ValidationError as exc:
+            raise LedgerError(f"{self.path}: sweep row {row[0]!r}: {exc.errors()[0]['msg']}") from None
 
     # -- attempts ------------------------------------------------------------------------------
     def upsert_attempt(self, row: AttemptRow) -> None:
@@ -215,7 +265,7 @@ class Ledger:
     def is_finished(self, config_id: str, seed: int) -> bool:
         """Has some attempt of (config_id, seed) finished? Resume skips those."""
         query = "SELECT 1 FROM attempts WHERE config_id = ? AND seed = ? AND status = 'finished' LIMIT 1"
-        return self._db.execute(query, (config_id, seed)).fetchone() is not None
+        return bool(self._query(query, (config_id, seed)))
 
     def configs(self) -> list[ConfigRow]:
         """Every config id in first-seen order, with its params and finished seeds."""
@@ -230,6 +280,34 @@ class Ledger:
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[AttemptRow]:
         query = f"SELECT {', '.join(ATTEMPT_COLUMNS)} FROM attempts {where} ORDER BY rowid"
-        rows = self._db.execute(query, args).fetchall()
-        return [AttemptRow.model_validate({c: json.loads(v) if c in _JSON_COLUMNS else v
-                                           for c, v in zip(ATTEMPT_COLUMNS, r, strict=True)}) for r in rows]
+        return [self._row(dict(zip(ATTEMPT_COLUMNS, r, strict=True))) for r in self._query(query, args)]
+
+    def _query(self, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read; a damaged ledger (dropped table or column, bad page) is one LedgerError line."""
+        try:
+            return self._db.execute(query, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{self.path}: the ledger is corrupt ({exc})") from None
+
+    def _row(self, values: dict[str, Any]) -> AttemptRow:
+        """A stored row, validated; a value that is not what pgolf writes names the attempt and column."""
+        where = f"{self.path}: attempt {values.get('attempt_id')!r}"
+        for column in _JSON_COLUMNS:
+            try:
+                values[column] = json.loads(values[column])
+            except (TypeError, ValueError):
+                raise LedgerError(f"{where}: column {column} is not JSON ({str(values[column])[:60]!r})") from None
+        try:
+            return AttemptRow.model_validate(values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            column = ".".join(str(part) for part in error["loc"])
+            raise LedgerError(f"{where}: column {column}: {error['msg']} ({str(error.get('input'))[:60]!r})") from None
+
+
+def read_only_uri(path: Path) -> str:
+    """An SQLite URI that reads without writing anything. With no `-wal` file beside it no connection is
+    open (a WAL writer keeps one while connected), so the file is opened `immutable` and no `-shm`/`-wal`
+    sidecars are created; otherwise `mode=ro` reads through the live writer's WAL."""
+    flags = "mode=ro" if path.with_name(path.name + "-wal").exists() else "mode=ro&immutable=1"
+    return f"{path.resolve().as_uri()}?{flags}"

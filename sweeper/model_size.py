@@ -1,7 +1,7 @@
-"""What a config's model weighs before any ledger correction: parameters and compressed bytes.
+"""What a config's model weighs before any ledger correction: parameters, compressed bytes, error band.
 
-Two methods, best first:
-* `trainer`: the script exposes `Hyperparameters.from_env`, `build_model` and
+Two paths, best first:
+* `trainer` (exact): the script exposes `Hyperparameters.from_env`, `build_model` and
   `compress_state_dict` (ours does). The model is built on the meta device (free), filled with
   synthetic weights and quantised + compressed exactly as the trainer exports it. The script is
   imported by path under a module name unique to its sha256, and only if it defines those names.
@@ -9,52 +9,58 @@ Two methods, best first:
   Gaussians whose rows are too large for any per-row scale floor to bind; at this std the 9x512
   int8+zlib baseline predicts 15,881,660 model bytes against 15,815,847 measured (+0.4%), while
   init-scale weights (std 1/sqrt(fan_in)) hit the int8 floor and predict a third too few.
-* `estimate`: any other Parameter Golf script. Parameters come from the baseline architecture
-  formula over the env (NUM_LAYERS, MODEL_DIM, NUM_HEADS, NUM_KV_HEADS, MLP_MULT, VOCAB_SIZE,
-  TIE_EMBEDDINGS, BIGRAM_*; defaults read from the script's own `os.environ.get` calls), bytes
-  from the bytes/param that records measured for the script's quant format.
+  The bytes come from the script's own export code, so the point value decides a skip; the band
+  (`TRAINER_BAND`) only shows the synthetic weights' residual error.
+* any other Parameter Golf script: `sweeper.script.size_script` (the script's own model class
+  built on meta for the parameters, per-format rates for the bytes), with the band it reports.
+  Never exact: its band decides (see `sweeper.preflight`).
 
-`sweeper.preflight` caches these raw sizes and corrects them with measured artifacts.
+`sweeper.preflight` caches these raw sizes (keyed with `sizer_fingerprint`) and corrects them
+with comparable measured artifacts.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from sweeper.digest import sha256_files
 from sweeper.errors import SpaceError
 from sweeper.space import config_id
 
-# Compressed model bytes per parameter measured in record logs, by weight quant format.
-BYTES_PER_PARAM = {
-    8: 0.927,  # 2026-03-17_NaiveBaseline: int8+zlib 15,815,847 B / 17,059,912 params
-    6: 0.590,  # 2026-03-23_LeakyReLU_LegalTTT_ParallelMuon: int6+lzma 15,887,928 B / 26,928,220
-    5: 0.460,  # PR576 33.6M int5 GPTQ: ~15.45 MB / 33,580,124 (stack-spec sections 1, 3.11)
-    4: 0.370,  # extrapolated from int5 (4/5 of its bytes/param); no record measures it
-}
-BASELINE_DEFAULTS = {"NUM_LAYERS": 9, "MODEL_DIM": 512, "NUM_HEADS": 8, "NUM_KV_HEADS": 4, "MLP_MULT": 2,
-                     "VOCAB_SIZE": 1024, "TIE_EMBEDDINGS": 1, "BIGRAM_VOCAB_SIZE": 0, "BIGRAM_DIM": 128}
 SYNTHETIC_MATRIX_STD = 0.5
 GROUPED_NUMEL = 1 << 16  # tensors this large are compressed once per group (see synthetic_size)
 TRAINER_API = ("def build_model", "def compress_state_dict", "def from_env")
+# The synthetic export's residual error: the 9x512 int8+zlib baseline predicts +0.4% of its measured bytes.
+TRAINER_BAND = 0.02
 
 
 class RawSize(BaseModel):
     """What one model shape predicts before any ledger correction."""
 
-    method: Literal["trainer", "estimate"]
+    method: str  # "trainer", or how the foreign-script sizer got its numbers
+    exact: bool = False  # bytes from the script's own export code: the point value decides a skip
+    basis: str  # where the bytes come from, as the preflight table shows it
     model_params: int
+    params_exact: bool = True
     model_bytes: int
+    code_bytes: int | None = None  # None: the script file's own bytes
     format_label: str
+    band: float = Field(ge=0)  # relative half-width of model_bytes
     large_tensor_bytes: int = 0  # the share of model_bytes from tensors of >= GROUPED_NUMEL elements
     note: str = ""
+
+
+class ConfigRejected(SpaceError):
+    """The script's own hyperparameter check refused a config's env: the trainer would fail alike."""
 
 
 _MODULES: dict[str, ModuleType] = {}
@@ -94,7 +100,7 @@ def synthetic_size(module: ModuleType, env: Mapping[str, str]) -> RawSize:
     try:
         hp = module.Hyperparameters.from_env(dict(env))
     except ValueError as exc:
-        raise SpaceError(f"config {config_id(env)}: {exc}") from None
+        raise ConfigRejected(f"config {config_id(env)}: {exc}") from None
     model = module.build_model(hp, torch.device("meta"))
     shapes = model.state_dict()
     groups: dict[tuple[str, tuple[int, ...], str], list[str]] = {}
@@ -113,8 +119,9 @@ def synthetic_size(module: ModuleType, env: Mapping[str, str]) -> RawSize:
             if len(names) * first.numel() > largest:
                 largest, label = len(names) * first.numel(), group_label
     n_params = sum(p.numel() for p in model.parameters())
-    return RawSize(method="trainer", model_params=n_params, model_bytes=small_bytes + large_bytes,
-                   format_label=label, large_tensor_bytes=large_bytes)
+    return RawSize(method="trainer", exact=True, basis="trainer export", model_params=n_params,
+                   model_bytes=small_bytes + large_bytes, format_label=label, band=TRAINER_BAND,
+                   large_tensor_bytes=large_bytes)
 
 
 def synthetic_tensor(like: Any, generator: Any) -> Any:
@@ -128,27 +135,31 @@ def synthetic_tensor(like: Any, generator: Any) -> Any:
     return values.to(like.dtype)
 
 
-def estimate_size(script_text: str, env: Mapping[str, str]) -> RawSize:
-    """The documented fallback for scripts without the trainer API (see module docstring)."""
-    def get(name: str) -> float:
-        if name in env:
-            return float(env[name])
-        found = re.search(rf"""environ\.get\(\s*["']{name}["']\s*,\s*["']?([-0-9.eE+]+)["']?\s*\)""", script_text)
-        return float(found.group(1)) if found else float(BASELINE_DEFAULTS[name])
+def foreign_size(script: Path, env: Mapping[str, str]) -> RawSize:
+    """A script without the trainer API, sized by `sweeper.script.size_script` (never exact)."""
+    from sweeper.script import size_script  # it imports this module's `estimate_size` for its fallback
 
-    layers, dim, vocab = int(get("NUM_LAYERS")), int(get("MODEL_DIM")), int(get("VOCAB_SIZE"))
-    heads, kv_heads = int(get("NUM_HEADS")), int(get("NUM_KV_HEADS"))
-    hidden = int(get("MLP_MULT") * dim)
-    kv_dim = kv_heads * (dim // heads)
-    block = 2 * dim * dim + 2 * dim * kv_dim + 2 * dim * hidden + 4 * dim + heads  # + scales, resid_mix, q_gain
-    embed = vocab * dim * (1 if get("TIE_EMBEDDINGS") else 2)
-    bigram_vocab, bigram_dim = int(get("BIGRAM_VOCAB_SIZE")), int(get("BIGRAM_DIM"))
-    bigram = bigram_vocab * bigram_dim + bigram_dim * dim + 1 if bigram_vocab else 0
-    n_params = layers * block + embed + min(layers // 2, layers - layers // 2) * dim + bigram
-    fmt = re.search(r"Serialized model (int(\d+)[^:{]*)", script_text)
-    bits = int(fmt.group(2)) if fmt and int(fmt.group(2)) in BYTES_PER_PARAM else 8
-    per_param = BYTES_PER_PARAM[bits]
-    note = (f"estimate: {n_params:,} params from env ({layers}L d{dim} {heads}/{kv_heads} heads mlp {hidden} "
-            f"V{vocab}) x {per_param} B/param (int{bits}, from records)")
-    return RawSize(method="estimate", model_params=n_params, model_bytes=round(n_params * per_param),
-                   format_label=f"int{bits} (estimated)", note=note)
+    size = size_script(script, env)
+    return RawSize(method=size.method, basis=f"estimate: {size.basis}", model_params=size.model_params,
+                   params_exact=size.params_exact, model_bytes=size.model_bytes, code_bytes=size.code_bytes,
+                   format_label=size.quant_format, band=size.band, note=f"{script.name}: {size.params_note}")
+
+
+@functools.cache
+def sizer_fingerprint() -> str:
+    """sha256 of the sizing code and data (this module, `sweeper/script/`): a cached raw size is only
+    reused by the code that computed it."""
+    package = Path(__file__).parent / "script"
+    files = sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return sha256_files(Path(__file__), *files)
+
+
+def estimate_size(script_text: str, env: Mapping[str, str]) -> RawSize:
+    """The baseline architecture formula (`sweeper.script.formula`, size_script's fallback) as a raw
+    size: what preflight gave every foreign script before size_script (the accuracy bench's baseline)."""
+    from sweeper.script import FALLBACK_BAND
+    from sweeper.script.formula import formula_size
+
+    size = formula_size(script_text, env)
+    return RawSize(method="estimate", basis="estimate", model_params=size.model_params, params_exact=False,
+                   model_bytes=size.model_bytes, format_label=size.format_label, band=FALLBACK_BAND, note=size.note)

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sweeper.errors import LogParseError
+from sweeper.runlog_file import read_log_blocks
 from sweeper.runlog_grammar import (
     LogEvent,
     ScoreEvent,
@@ -41,6 +41,8 @@ from sweeper.runlog_grammar import (
 
 ARTIFACT_CAP_BYTES = 16_000_000
 FAILED_EVAL_MARGIN_BPB = 0.05  # a later score this much worse than an earlier one is a failed eval
+MAX_LINE_CHARS = 64 * 1024  # longer lines are cut: no log line is this long, and memory stays bounded
+MAX_CURVE_POINTS = 4096  # a curve longer than this keeps every 2nd, 4th, ... point (bounded memory)
 # The `pgolf log --json` contract: exactly these keys, in this order.
 SUMMARY_KEYS = ("file", "seed", "label", "val_loss", "val_bpb", "eval_time_ms", "artifact_bytes", "code_bytes",
                 "model_bytes", "train_time_ms", "steps", "step_avg_ms", "runs", "warnings")
@@ -98,10 +100,36 @@ class _Header:
 
 
 @dataclass
+class _Curve:
+    """Points of one curve in bounded memory: past MAX_CURVE_POINTS it keeps every `stride`-th point
+    seen (the stride doubles each time it fills), plus always the latest point."""
+
+    points: list[Any] = field(default_factory=list)
+    stride: int = 1
+    seen: int = 0
+    latest: Any = None
+
+    def add(self, point: Any) -> None:
+        if self.seen % self.stride == 0:
+            self.points.append(point)
+            if len(self.points) > MAX_CURVE_POINTS:
+                self.points = self.points[::2]
+                self.stride *= 2
+        self.seen += 1
+        self.latest = point
+
+    def all(self) -> list[Any]:
+        """The kept points, ending with the latest one."""
+        if self.latest is None or (self.points and self.points[-1] is self.latest):
+            return list(self.points)
+        return [*self.points, self.latest]
+
+
+@dataclass
 class _Run:
     header: _Header = field(default_factory=_Header)
-    train: list[TrainPoint] = field(default_factory=list)
-    val: list[ValPoint] = field(default_factory=list)
+    train: _Curve = field(default_factory=_Curve)
+    val: _Curve = field(default_factory=_Curve)
     last_step: int | None = None
     total_steps: int | None = None
     last_train_time_ms: float | None = None
@@ -128,11 +156,13 @@ class LogParser:
 
     def __init__(self, file: str | Path | None = None) -> None:
         self.file = None if file is None else str(file)
-        self._runs: list[_Run] = [_Run()]
+        self._run = _Run()  # the current run; earlier ones are only counted
+        self._earlier_runs = 0
         self._pending = _Header()  # header lines seen after the current run ended
         self._partial = ""
         self._nul_chars = 0
         self._bad_chars = 0
+        self._cut_lines = 0
 
     def feed(self, line: str) -> list[LogEvent]:
         """Parse one complete line (several if it holds newlines); returns what it recorded."""
@@ -142,11 +172,14 @@ class LogParser:
         return events
 
     def feed_chunk(self, text: str) -> list[LogEvent]:
-        """Parse any piece of a log; a line is parsed once its newline arrives (or at `result()`)."""
-        *complete, self._partial = (self._partial + text).split("\n")
+        """Parse any piece of a log; a line is parsed once its newline arrives (or at `result()`).
+        At most MAX_LINE_CHARS + 1 characters of an unfinished line are held."""
+        *complete, rest = text.split("\n")
         events: list[LogEvent] = []
-        for line in complete:
-            events += self._parse(line)
+        for piece in complete:
+            events += self._parse(self._partial + piece[: MAX_LINE_CHARS + 1 - len(self._partial)])
+            self._partial = ""
+        self._partial += rest[: MAX_LINE_CHARS + 1 - len(self._partial)]
         return events
 
     def result(self) -> RunResult:
@@ -160,6 +193,9 @@ class LogParser:
 
     # ------------------------------------------------------------ one line
     def _parse(self, line: str) -> list[LogEvent]:
+        if len(line) > MAX_LINE_CHARS:
+            self._cut_lines += 1
+            line = line[:MAX_LINE_CHARS]
         line = line.rstrip("\r")
         if "\x00" in line:
             self._nul_chars += line.count("\x00")
@@ -170,20 +206,22 @@ class LogParser:
             return []
         meaning = classify(line)
         if meaning.seed is not None:
-            self._current_header().seeds.append(meaning.seed)
+            seeds = self._current_header().seeds
+            if meaning.seed not in seeds:  # a repeated seed line adds nothing (and no memory)
+                seeds.append(meaning.seed)
         elif meaning.val_tokens is not None:
             self._current_header().val_tokens = meaning.val_tokens
         elif meaning.total_eval_s is not None:
-            self._runs[-1].total_eval_time_s = meaning.total_eval_s
+            self._run.total_eval_time_s = meaning.total_eval_s
         for event in meaning.events:
             self._record(event)
         return list(meaning.events)
 
     def _current_header(self) -> _Header:
-        return self._pending if self._runs[-1].ended else self._runs[-1].header
+        return self._pending if self._run.ended else self._run.header
 
     def _record(self, event: LogEvent) -> None:
-        run = self._runs[-1]
+        run = self._run
         if isinstance(event, ScoreEvent):
             run.scores.append(event)
         elif isinstance(event, SizeEvent):
@@ -194,18 +232,19 @@ class LogParser:
             self._step(event)
 
     def _step(self, event: TrainEvent | ValEvent) -> None:
-        run = self._runs[-1]
+        run = self._run
         if run.last_step is not None and event.step < run.last_step:  # steps restart: a new run
             run = _Run(header=self._pending)
             self._pending = _Header()
-            self._runs.append(run)
+            self._earlier_runs += 1
+            self._run = run
         time_ms = event.train_time_ms
         if isinstance(event, ValEvent):
-            run.val.append(ValPoint(step=event.step, val_loss=event.val_loss, val_bpb=event.val_bpb,
+            run.val.add(ValPoint(step=event.step, val_loss=event.val_loss, val_bpb=event.val_bpb,
                                     train_time_ms=time_ms))
             run.nan_loss |= not (math.isfinite(event.val_loss) and math.isfinite(event.val_bpb))
         else:
-            run.train.append(TrainPoint(step=event.step, train_loss=event.train_loss, train_time_ms=time_ms))
+            run.train.add(TrainPoint(step=event.step, train_loss=event.train_loss, train_time_ms=time_ms))
             run.nan_loss |= not math.isfinite(event.train_loss)
         run.last_step, run.total_steps = event.step, event.total
         if time_ms is not None:
@@ -220,16 +259,18 @@ class LogParser:
             warnings.append(f"{self._nul_chars} NUL characters ignored (binary or corrupted file?)")
         if self._bad_chars:
             warnings.append(f"{self._bad_chars} characters were not valid UTF-8 (binary or corrupted file?)")
-        runs = [run for run in self._runs if run.has_content]
+        if self._cut_lines:
+            warnings.append(f"{self._cut_lines} line(s) longer than {MAX_LINE_CHARS:,} characters were cut")
+        run = self._run
+        runs = self._earlier_runs + run.has_content
         if not runs:
             warnings.append("no Parameter Golf log lines found")
             return RunResult(file=self.file, seed=file_seed(self.file), warnings=warnings)
-        run = runs[-1]
-        if len(runs) > 1:
-            warnings.append(f"{len(runs)} runs in this file; reporting the last")
+        if runs > 1:
+            warnings.append(f"{runs} runs in this file; reporting the last")
         val_tokens = run.header.val_tokens or self._pending.val_tokens
-        result = RunResult(file=self.file, runs=len(runs), val_tokens=val_tokens, stopped_early=run.stop is not None,
-                           train_curve=run.train, val_curve=run.val, total_eval_time_s=run.total_eval_time_s)
+        result = RunResult(file=self.file, runs=runs, val_tokens=val_tokens, stopped_early=run.stop is not None,
+                           train_curve=run.train.all(), val_curve=run.val.all(), total_eval_time_s=run.total_eval_time_s)
         result.seed = self._seed(run, warnings)
         self._training(run, result, warnings)
         self._official_score(run, result, warnings)
@@ -267,7 +308,7 @@ class LogParser:
     def _official_score(run: _Run, result: RunResult, warnings: list[str]) -> None:
         candidates = [s for s in run.scores if not s.diagnostic]
         if not candidates:
-            last = run.val[-1] if run.val else None
+            last = run.val.latest
             last_val = f" (last in-training val_bpb {last.val_bpb} at step {last.step})" if last else ""
             warnings.append(f"no final score line{last_val}")
             return
@@ -333,20 +374,14 @@ def parse_lines(lines: Iterable[str], file: str | Path | None = None) -> RunResu
 
 
 def parse_log(path: str | Path) -> RunResult:
-    """Parse a log file; undecodable bytes become warnings. Raises LogParseError if unreadable."""
+    """Parse a log file in bounded memory; undecodable bytes become warnings. Raises LogParseError
+    (one line) for a missing file, anything but a regular file (directory, FIFO, device), or a
+    binary file."""
     path = Path(path)
     parser = LogParser(path)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    try:
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                parser.feed_chunk(decoder.decode(block))
-    except FileNotFoundError:
-        raise LogParseError(f"cannot read log {path}: no such file") from None
-    except IsADirectoryError:
-        raise LogParseError(f"cannot read log {path}: it is a directory") from None
-    except OSError as exc:
-        raise LogParseError(f"cannot read log {path}: {exc.strerror or exc}") from None
+    for block in read_log_blocks(path):
+        parser.feed_chunk(decoder.decode(block))
     parser.feed_chunk(decoder.decode(b"", final=True))
     return parser.result()
 

@@ -86,25 +86,26 @@ class LineMeaning:
 NOTHING = LineMeaning()
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|(?i:nan|inf))"
+_POS = r"\d+(?:\.\d*)?|\.\d+"  # a non-negative decimal (never `1.2.3`, which float() refuses)
 _TIMESTAMP = re.compile(r"^\d{10}(?:\.\d+)?[ \t]")
 _STEP = re.compile(r"^(?:step:\s*)?(\d+)/(\d+)\s+(.*)$")
 _STEP_VAL = re.compile(rf"^val_loss[:=]\s*({_NUM})\s+val_bpb[:=]\s*({_NUM})")
 _STEP_TRAIN = re.compile(rf"(?:^|\s)(?:train_)?loss[:=]\s*({_NUM})")
-_TRAIN_TIME = re.compile(r"\b(?:train_time|t):\s*([\d.]+)(ms|m|s)\b")
-_STEP_AVG = re.compile(r"\b(?:step_avg|avg):\s*([\d.]+)ms")
+_TRAIN_TIME = re.compile(rf"\b(?:train_time|t):\s*({_POS})(ms|m|s)\b")
+_STEP_AVG = re.compile(rf"\b(?:step_avg|avg):\s*({_POS})ms")
 _METRIC = re.compile(
     rf"^([A-Za-z]\S*(?:\s+\S+)*?)\s+val_loss[:=]\s*({_NUM})\s+(?:[A-Za-z_]+\s+)?val_bpb[:=]\s*({_NUM})(.*)$"
 )
-_EVAL_TIME = re.compile(r"(?<![A-Za-z])(?:eval_)?time[:=]\s*([\d.]+)ms")
-_ELAPSED = re.compile(r"\belapsed[:=]\s*([\d.]+)s\b")
+_EVAL_TIME = re.compile(rf"(?<![A-Za-z])(?:eval_)?time[:=]\s*({_POS})ms")
+_ELAPSED = re.compile(rf"\belapsed[:=]\s*({_POS})s\b")
 _DIAGNOSTIC = re.compile(
     r"^(?:diagnostic|pre[-_]?quant)|post[-_](?:ema|swa)|prequant|\bT1\.0$", re.IGNORECASE
 )
-_STOP = re.compile(r"^stopping_early:\s*([A-Za-z_]+)?\s*train_time:\s*([\d.]+)ms(?:\s+step:\s*(\d+)/(\d+))?")
+_STOP = re.compile(rf"^stopping_early:\s*([A-Za-z_]+)?\s*train_time:\s*({_POS})ms(?:\s+step:\s*(\d+)/(\d+))?")
 _TOTAL = re.compile(r"^Total submission size(?: ([^:]+?))?:\s*(\d+) bytes")
 _PIPE_TOTAL = re.compile(r"^(?:(\S+) model:\s*(\d+) bytes)?.*\|\s*Total submission:\s*(\d+) bytes")
 _BUDGET = re.compile(r"^budget:\s*(\d+)/\d+")
-_MB_ONLY = re.compile(r"^(\S+):\s*[\d.]+MB model \+ [\d.]+MB code = ([\d.]+)/[\d.]+MB")
+_MB_ONLY = re.compile(rf"^(\S+):\s*[\d.]+MB model \+ [\d.]+MB code = ({_POS})/[\d.]+MB")
 _CODE = re.compile(r"^Code(?: size)?(?: \((uncompressed|compressed)\))?:\s*(\d+) bytes")
 _ARTIFACT_CODE = re.compile(r"^artifact:.*\bcode:(\d+)")
 _MODEL = re.compile(r"^Serialized model(?: ([^:]+?))?:\s*(\d+) bytes")
@@ -114,7 +115,7 @@ _SEED_KV = re.compile(r"(?:^|\s)seed=(\d+)(?=\s|$)")
 _SEED_SHORT = re.compile(r"\ss:(\d+)\s*$")
 _SEED_FILE = re.compile(r"(?:seed[_-]?|_s|log_)(\d+)", re.IGNORECASE)
 _VAL_TOKENS = re.compile(r"^(?:val_loader:.*\btokens:|val_tokens:)\s*(\d+)")
-_TOTAL_EVAL = re.compile(r"^total_eval_time:\s*([\d.]+)s")
+_TOTAL_EVAL = re.compile(rf"^total_eval_time:\s*({_POS})s")
 
 
 def strip_timestamp(line: str) -> str:

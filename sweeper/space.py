@@ -4,7 +4,8 @@ A space says which `train_gpt.py` to run, on which data, with which fixed env, w
 variables to sweep, the seeds, the search algorithm and the limits a record must respect. Every
 Parameter Golf script is configured by env vars, so a "config" is just an env mapping: the fixed
 `env` plus one value per swept parameter. Seeds are a separate axis: screen every config on
-`seeds[0]`, then re-run the best `replicate_top_k` configs on the remaining seeds. The swept
+`seeds[0]`, then re-run the best `replicate_top_k` configs on the remaining seeds (or, with
+`replicate: sequential`, one seed at a time against `sota`, up to `max_seeds`). The swept
 parameter types live in `space_params`, the error messages in `space_errors`.
 """
 
@@ -25,7 +26,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sweeper.errors import SpaceError
 from sweeper.secrets import is_secret_name
-from sweeper.space_errors import first_problem, yaml_problem
+from sweeper.space_errors import space_problems
 from sweeper.space_params import (
     ChoiceParam,
     GridParam,
@@ -39,6 +40,7 @@ from sweeper.space_params import (
     draw,
     is_enumerated,
 )
+from sweeper.space_yaml import load_yaml, read_space_text
 from sweeper.wandb_env import Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +52,9 @@ RESERVED_ENV = frozenset({
     "RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
     "CUDA_VISIBLE_DEVICES",
 })
+# What a sweep does with preflight's verdicts (sweeper.preflight): skip configs surely over the byte
+# limit and warn on uncertain ones, warn only, or predict nothing.
+PreflightMode = Literal["skip", "warn", "off"]
 
 
 class Resources(StrictModel):
@@ -124,10 +129,16 @@ class SearchSpace(StrictModel):
     params: dict[str, Param] = Field(default_factory=dict)
     seeds: list[int] = Field(default=[1337, 42, 2025], min_length=1)
     replicate_top_k: int = Field(default=2, ge=0)
+    replicate: Literal["fixed", "sequential"] = "fixed"  # sequential: one seed at a time (sweeper.seeds)
+    max_seeds: int = Field(default=8, ge=3, le=64, description="sequential replicate: seeds per config at most")
+    sota: str | None = Field(default=None, description="record to beat: a records folder, 2.0727 (nats), 1.2244bpb")
+    policy: Literal["readme", "frontier"] = "readme"
     search: Search = Search()
     asha: Asha | None = None
     limits: Limits = Limits()
+    preflight: PreflightMode = "skip"
     wandb: Wandb = Wandb()
+    cost_per_gpu_hour: float | None = Field(default=None, ge=0, description="shown beside GPU-hours")
 
     @field_validator("name")
     @classmethod
@@ -212,8 +223,9 @@ class SearchSpace(StrictModel):
         script = _absolute(self.script, base_dir)
         if not script.exists() and self.script == Path(DEFAULT_SCRIPT):
             script = REPO_ROOT / DEFAULT_SCRIPT
+        sota = self.sota if self.sota is None or not (base_dir / self.sota).is_dir() else str(base_dir / self.sota)
         return self.model_copy(update={"script": script, "data_path": _absolute(self.data_path, base_dir),
-                                       "tokenizer_path": _absolute(self.tokenizer_path, base_dir)})
+                                       "tokenizer_path": _absolute(self.tokenizer_path, base_dir), "sota": sota})
 
     def check_paths(self) -> None:
         """Raise SpaceError naming the first of script/data_path/tokenizer_path that is missing."""
@@ -244,6 +256,9 @@ def _check(space: SearchSpace) -> None:
                              "(use grid values, or algorithm random/optuna)")
         if algorithm == "optuna" and isinstance(p, GridParam):
             raise ValueError(f"params.{key}: Optuna cannot search a grid axis (use type choice)")
+    if space.replicate == "sequential" and space.sota is None:
+        raise ValueError("sota: replicate: sequential tests each config against the SOTA; give a records folder "
+                         "or its val_loss")
     if algorithm == "grid" and space.search.samples is not None:
         raise ValueError("search.samples: grid search runs every point once; drop samples or use random")
     if algorithm != "grid" and space.search.samples is None:
@@ -289,17 +304,14 @@ SPACE_PARTS = (Resources, Search, Asha, Limits, Wandb, ChoiceParam, UniformParam
 
 def parse_space(text: str, source: str = "<space>") -> SearchSpace:
     """Validate YAML text; any problem becomes one SpaceError line `source: key: why`."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpaceError(f"{source}: {yaml_problem(exc)}") from None
+    data = load_yaml(text, source)
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise SpaceError(f"{source}: the top level must be a mapping (name, data_path, params, ...), got {kind}")
     try:
         return SearchSpace.model_validate(data)
     except ValidationError as exc:
-        raise SpaceError(f"{source}: {first_problem(exc, SearchSpace, SPACE_PARTS)}") from None
+        raise SpaceError(f"{source}: {space_problems(exc, SearchSpace, SPACE_PARTS, text)}") from None
 
 
 def load_space(path: Path, base_dir: Path | None = None) -> SearchSpace:
@@ -308,11 +320,7 @@ def load_space(path: Path, base_dir: Path | None = None) -> SearchSpace:
     The script must exist (it defines what a config means); the data paths are checked by
     `check_paths` when a sweep actually launches, so spaces for other machines still load.
     """
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise SpaceError(f"{path}: cannot read space file ({exc.strerror or exc})") from None
-    space = parse_space(text, source=str(path)).resolved(base_dir or Path.cwd())
+    space = parse_space(read_space_text(Path(path)), source=str(path)).resolved(base_dir or Path.cwd())
     if not space.script.is_file():
         raise SpaceError(f"{path}: script: {space.script} does not exist")
     return space

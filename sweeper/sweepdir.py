@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.errors import LedgerError, UsageError
+from sweeper.ledger import read_only_uri
 
 DEFAULT_ROOT = "pgolf-runs"
 LEDGER_NAME = "ledger.sqlite"
@@ -81,7 +82,7 @@ class SweepDir:
 def ledger_created_at(ledger_path: Path) -> float:
     """When the sweep's ledger was created: its first sweep row, else the file's mtime."""
     try:
-        db = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
+        db = sqlite3.connect(read_only_uri(ledger_path), uri=True)
         try:
             row = db.execute("SELECT MIN(created_at) FROM sweeps").fetchone()
         finally:

@@ -24,8 +24,16 @@ _RECORD_HEADER = 7
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 
 
+class OfflineArtifact(BaseModel):
+    """An artifact the run logged: name, type, and its files (`path` in the artifact -> local copy)."""
+
+    name: str
+    type: str
+    files: dict[str, str] = Field(default_factory=dict)
+
+
 class OfflineRun(BaseModel):
-    """What an offline run recorded: identity, config, history rows, final summary, exit code."""
+    """What an offline run recorded: identity, config, history rows, final summary, artifacts, exit code."""
 
     path: Path
     run_id: str = ""
@@ -37,6 +45,7 @@ class OfflineRun(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
     history: list[dict[str, Any]] = Field(default_factory=list)
     summary: dict[str, Any] = Field(default_factory=dict)
+    artifacts: list[OfflineArtifact] = Field(default_factory=list)
     exit_code: int | None = None
 
 
@@ -96,6 +105,10 @@ def read_offline_run(path: Path) -> OfflineRun:
             run.history.append(_items(record.history.item))
         elif kind == "summary":
             run.summary.update(_items(record.summary.update))
+        elif kind == "artifact":
+            a = record.artifact
+            run.artifacts.append(OfflineArtifact(name=a.name, type=a.type,
+                                                 files={e.path: e.local_path for e in a.manifest.contents}))
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
     return run

@@ -19,6 +19,7 @@ import lzma
 import math
 import os
 import random
+import struct
 import subprocess
 import sys
 import time
@@ -136,7 +137,7 @@ class Hyperparameters:
     # intN: attention/MLP matrices at N bits per row (PR128: int6), GPTQ with _gptq; int8: baseline, all int8.
     quant: str = _one_of("int5_gptq", "int5", "int6", "int6_gptq", "int8")
     fp16_embed: bool = False  # tok_emb stored fp16, not int8 (PR128: the tied head is sensitive)
-    compressor: str = _one_of("auto", "zstd", "lzma", "brotli", "zlib")  # auto: smallest of the first 3
+    compressor: str = _one_of("auto", "zstd", "lzma", "brotli", "zlib", "rans")  # auto: smallest but zlib
     gptq_reserve_ms: float = _bounded(14_000.0, 0.0)  # R0329 reserved 14 s and used 6.8 s on 8xH100
     gptq_calib_batches: int = _bounded(64, 1)
     prune_to_fit: bool = True  # over 16,000,000 bytes: zero the cheapest low-bit +-1 codes until it fits
@@ -218,7 +219,7 @@ class Hyperparameters:
     def codecs(self) -> tuple[str, ...]:
         if self.compressor != "auto":
             return (self.compressor,)
-        return tuple(c for c in ("zstd", "lzma", "brotli") if c in CODECS)
+        return tuple(c for c in ("zstd", "lzma", "brotli", "rans") if c in CODECS)
 
     @property
     def val_batch_seqs(self) -> int:  # per rank: VAL_BATCH_SIZE is split like a training step
@@ -945,6 +946,165 @@ def compress_state_dict(state_dict: Mapping[str, Tensor], hp: Hyperparameters) -
                                       hp.codecs)
     return blob, f"{hp.quant}+{codec}"
 
+# --- Entropy coder (COMPRESSOR=rans): the int codes by interleaved rANS, the rest by lzma or brotli -------
+# All codes form one stream in RANS_LANES interleaved rANS lanes (Duda 2013, arXiv 1311.2540): one numpy
+# step per symbol of every lane. Stored static model: per role, rows and columns clustered into classes,
+# one histogram per (role, row class, column class). crc32, lengths and final states check the blob.
+RANS_MAGIC, RANS_HEADER = b"PGR1", struct.Struct("<4sIIIII")  # magic, crc32, side, model, lanes, words
+RANS_PROB_BITS, RANS_LOW, RANS_LANES = 15, 1 << 16, 4096  # frequencies sum to 2^15; states in [2^16, 2^32)
+RANS_CLASS_OPTIONS = ((1, 1), (4, 1), (8, 1), (4, 4), (8, 4), (16, 8))  # (row classes, column classes)
+
+def rans_coded(qsd: Mapping[str, QuantEntry]) -> list[str]:  # int codes with row scales, stream order
+    return sorted(n for n, e in qsd.items() if e.scale is not None and e.data.dtype == torch.int8)
+
+def rans_roles(names: Sequence[str]) -> list[list[int]]:
+    """Indices of the coded tensors grouped by role (the name without layer numbers), sorted by role."""
+    roles = [".".join(p for p in n.split(".") if not p.isdigit()) for n in names]
+    return [[i for i, r in enumerate(roles) if r == role] for role in sorted(set(roles))]
+
+def rans_histograms(keys: np.ndarray, sym: np.ndarray, n: int) -> np.ndarray:  # (n, 256) counts per key
+    return np.bincount((keys.astype(np.int64) * 256 + sym).ravel(), minlength=n * 256).reshape(n, 256)
+
+def rans_cluster(counts: np.ndarray, k: int, rounds: int = 4) -> np.ndarray:
+    """k classes of items (rows or columns) by symbol counts: quantiles of mean |code|, then Lloyd rounds."""
+    counts = counts.astype(float)
+    rank = np.argsort(np.argsort(counts @ np.abs(np.arange(256) - 128.0), kind="stable"), kind="stable")
+    cls = rank * k // max(len(counts), 1)
+    for _ in range(rounds if k > 1 else 0):
+        hist = np.stack([counts[cls == j].sum(0) for j in range(k)]) + 1e-3
+        cls = np.argmin(counts @ -np.log2(hist / hist.sum(1, keepdims=True)).T, axis=1)
+    return cls.astype(np.uint8)
+
+def rans_role_model(sym: list[np.ndarray]) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """(r, c, row classes, column classes) of a role: the option of least data + table + class bits."""
+    best: tuple[float, int, int, np.ndarray, np.ndarray] | None = None
+    row_at, col_at = np.cumsum([0] + [s.shape[0] for s in sym]), np.cumsum([0] + [s.shape[1] for s in sym])
+    by_row = np.concatenate([rans_histograms(np.arange(len(s))[:, None], s, len(s)) for s in sym])
+    by_col = np.concatenate([rans_histograms(np.arange(s.shape[1]), s, s.shape[1]) for s in sym])
+    for r, c in RANS_CLASS_OPTIONS:
+        rows, cols = rans_cluster(by_row, r), rans_cluster(by_col, c)
+        counts = sum(rans_histograms(rows[row_at[i]:row_at[i + 1], None].astype(np.int64) * c
+                                     + cols[col_at[i]:col_at[i + 1]], s, r * c) for i, s in enumerate(sym))
+        p = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        bits = (-(counts * np.log2(np.where(counts > 0, p, 1))).sum() + 12 * (counts > 0).sum()
+                + len(rows) * math.log2(r) + len(cols) * math.log2(c))
+        best = min(best or (bits + 1, 0, 0, rows, cols), (bits, r, c, rows, cols), key=lambda b: b[0])
+    return best[1:]
+
+def rans_contexts(shapes: list[tuple[int, int]], roles: list[list[int]], classes: np.ndarray,
+                  row_cls: np.ndarray, col_cls: np.ndarray, lanes: int) -> tuple[np.ndarray, int]:
+    """Context id of every stream position laid out (steps, lanes), and the count of ids (padding: last)."""
+    parts, base, row_at, col_at = [np.zeros(0, np.int32)] * (len(shapes) + 1), 0, 0, 0
+    for members, (r, c) in zip(roles, classes.tolist()):  # classes come role by role, member by member
+        for i in members:
+            rows = row_cls[row_at:row_at + shapes[i][0]].astype(np.int32)
+            parts[i] = (base + rows[:, None] * c + col_cls[col_at:col_at + shapes[i][1]]).ravel()
+            row_at, col_at = row_at + shapes[i][0], col_at + shapes[i][1]
+        base += r * c
+    ctx = np.concatenate(parts).astype(np.int32)
+    steps = -(-len(ctx) // lanes)
+    return np.pad(ctx, (0, steps * lanes - len(ctx)), constant_values=base).reshape(lanes, steps).T, base + 1
+
+def rans_frequencies(ctx: np.ndarray, sym: np.ndarray, contexts: int) -> np.ndarray:
+    """Per context, the symbol counts scaled to sum to 2^RANS_PROB_BITS, every seen symbol >= 1."""
+    counts = rans_histograms(ctx, sym, contexts).astype(np.int64)
+    total = counts.sum(1, keepdims=True)
+    freq = np.where(counts > 0, np.maximum(counts * (1 << RANS_PROB_BITS) // np.maximum(total, 1), 1), 0)
+    used = np.nonzero(total[:, 0])[0]  # the largest entry absorbs the rounding
+    freq[used, freq[used].argmax(1)] += (1 << RANS_PROB_BITS) - freq[used].sum(1)
+    return freq.astype(np.uint16)
+
+def rans_encode(sym: np.ndarray, ctx: np.ndarray, freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sym, ctx (steps, lanes), coded backwards -> lane final states, 16-bit words in decoding order."""
+    f, start = freq.astype(np.uint64).ravel(), (np.cumsum(freq, 1, dtype=np.uint64) - freq).ravel()
+    x, chunks = np.full(sym.shape[1], RANS_LOW, np.uint64), []
+    for t in range(len(sym) - 1, -1, -1):
+        fs = f[i := ctx[t].astype(np.int64) * 256 + sym[t]]
+        out = x >= fs << np.uint64(32 - RANS_PROB_BITS)  # renormalise: x stays below 2^32 after coding
+        chunks.append((x[out] & np.uint64(0xFFFF)).astype(np.uint16))
+        x[out] >>= np.uint64(16)
+        x = (x // fs << np.uint64(RANS_PROB_BITS)) + x % fs + start[i]
+    return x.astype(np.uint32), np.concatenate(chunks[::-1] or [np.zeros(0, np.uint16)])
+
+def rans_decode(ctx: np.ndarray, freq: np.ndarray, states: np.ndarray, words: np.ndarray) -> np.ndarray:
+    """Inverse of rans_encode: symbols (steps, lanes); checks that the stream is used up exactly."""
+    m, sums = 1 << RANS_PROB_BITS, freq.sum(1, dtype=np.int64)
+    if ((sums != 0) & (sums != m)).any():
+        raise ValueError("artifact is corrupted: an rANS frequency table does not sum to 2^15")
+    filled = np.where(sums[:, None] == 0, np.eye(1, 256, dtype=np.int64) * m, freq)  # unused contexts
+    lut = np.repeat(np.tile(np.arange(256, dtype=np.uint8), len(freq)), filled.ravel())  # slot -> symbol
+    f, start = filled.ravel(), (np.cumsum(filled, 1) - filled).ravel()
+    x, pos, sym = states.astype(np.int64), 0, np.empty(ctx.shape, np.uint8)
+    for t in range(len(ctx)):
+        c, slot = ctx[t].astype(np.int64), x & (m - 1)
+        sym[t] = s = lut[c * m + slot]
+        x = f[i := c * 256 + s] * (x >> RANS_PROB_BITS) + slot - start[i]
+        low = np.nonzero(x < RANS_LOW)[0]
+        if pos + len(low) > len(words):
+            raise ValueError("artifact is corrupted: the rANS word stream ends early")
+        x[low] = (x[low] << 16) | words[pos:pos + len(low)]
+        pos += len(low)
+    if pos != len(words) or (x != RANS_LOW).any():
+        raise ValueError("artifact is corrupted: the rANS lanes do not end in their initial state")
+    return sym
+
+def rans_byte_planes(t: Tensor, inverse: bool = False) -> Tensor:
+    """Bytes regrouped by position in the element (all first bytes, ...): floats compress ~4% smaller."""
+    b = t.contiguous().reshape(-1).view(torch.uint8)
+    b = b.reshape(t.element_size(), -1).T if inverse else b.reshape(-1, t.element_size()).T
+    return b.reshape(-1).view(t.dtype).reshape(t.shape)
+
+def rans_pack(raw: bytes) -> bytes:
+    """serialized qsd -> header, side (all but codes; lzma|brotli), lzma(model), lane states, words."""
+    qsd = deserialize_quantized(raw)
+    names = rans_coded(qsd)
+    sym = [(qsd[n].data.numpy().astype(np.int16) + 128).astype(np.uint8) for n in names]
+    roles = rans_roles(names)
+    models = [rans_role_model([sym[i] for i in members]) for members in roles]  # (r, c, rows, cols)
+    classes = np.array([m[:2] for m in models], np.uint8).reshape(-1, 2)
+    row_cls, col_cls = [np.concatenate([m[k] for m in models] + [np.zeros(0, np.uint8)]) for k in (2, 3)]
+    stream = np.concatenate([s.ravel() for s in sym] + [np.zeros(0, np.uint8)])
+    lanes = int(min(RANS_LANES, max(1, len(stream) // 2048)))  # >= 2048 steps: final states are overhead
+    ctx, contexts = rans_contexts([s.shape for s in sym], roles, classes, row_cls, col_cls, lanes)
+    grid = np.pad(stream, (0, ctx.size - len(stream)), constant_values=128).reshape(lanes, -1).T
+    freq = rans_frequencies(ctx, grid, contexts)
+    states, words = rans_encode(grid, ctx, freq)
+    stripped = serialize_quantized({n: dataclasses.replace(e, data=e.data[:0].clone() if n in names else
+                                                           rans_byte_planes(e.data)) for n, e in qsd.items()})
+    side = min((CODECS[c][1](stripped) for c in ("lzma", "brotli") if c in CODECS), key=len)
+    model = lzma.compress(b"".join(a.tobytes() for a in (classes, row_cls, col_cls, freq)), preset=9)
+    body = side + model + states.tobytes() + words.tobytes()
+    return RANS_HEADER.pack(RANS_MAGIC, zlib.crc32(body), len(side), len(model), lanes, len(words)) + body
+
+def rans_unpack(blob: bytes) -> bytes:
+    """PGR1 blob -> the serialize_quantized bytes it was made from; a damaged blob raises ValueError."""
+    _, crc, n_side, n_model, lanes, n_words = RANS_HEADER.unpack_from(blob.ljust(RANS_HEADER.size, b"\0"))
+    body, at = memoryview(blob)[RANS_HEADER.size:], np.cumsum([0, n_side, n_model, 4 * lanes, 2 * n_words])
+    if len(body) != at[-1]:
+        raise ValueError(f"artifact is truncated or padded: {len(blob)} bytes, its header says "
+                         f"{RANS_HEADER.size + at[-1]}")
+    if zlib.crc32(body) != crc:
+        raise ValueError("artifact is corrupted: crc32 mismatch")
+    side = bytes(body[:n_side])
+    qsd = deserialize_quantized(next(u for m, _, u in CODECS.values() if side.startswith(m))(side))
+    names = rans_coded(qsd)
+    qsd = {n: e if n in names else dataclasses.replace(e, data=rans_byte_planes(e.data, inverse=True))
+           for n, e in qsd.items()}
+    roles, shapes = rans_roles(names), [(len(qsd[n].scale), qsd[n].data.shape[1]) for n in names]
+    model = np.frombuffer(lzma.decompress(body[at[1]:at[2]]), np.uint8)
+    n_rows, n_cols = sum(r for r, _ in shapes), sum(c for _, c in shapes)
+    row_cls, col_cls, freq = np.split(model[2 * len(roles):], [n_rows, n_rows + n_cols])
+    classes = model[:2 * len(roles)].reshape(-1, 2)
+    ctx, contexts = rans_contexts(shapes, roles, classes, row_cls, col_cls, lanes)
+    states, words = np.frombuffer(body[at[2]:at[3]], np.uint32), np.frombuffer(body[at[3]:], np.uint16)
+    stream = rans_decode(ctx, freq.view(np.uint16).reshape(contexts, 256), states, words).T.ravel()
+    for n, (r, c), start in zip(names, shapes, np.cumsum([0] + [r * c for r, c in shapes])):
+        codes = (stream[start:start + r * c].astype(np.int16) - 128).astype(np.int8).reshape(r, c)
+        qsd[n] = dataclasses.replace(qsd[n], data=torch.from_numpy(codes))
+    return serialize_quantized(qsd)
+
+CODECS["rans"] = (RANS_MAGIC, rans_pack, rans_unpack)
+
 
 # -----------------------------------------------------------------------------------------------
 # EVALUATION
@@ -1422,8 +1582,8 @@ def main() -> None:
     rt = init_runtime(hp)
     hp = resolve_paths(hp, rt)
     out_dir = Path(hp.output_dir)
-    if rt.rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if any(map(Path.is_file, (out_dir, *out_dir.parents))) or os.makedirs(out_dir, exist_ok=True):
+        raise ConfigError(f"OUTPUT_DIR={hp.output_dir!r} cannot be created: a file is in the way")
     log = RunLog(out_dir / f"{hp.run_id}.txt" if rt.rank == 0 else None)
     log(f"output_dir:{out_dir}")
     # Source, versions and (on CUDA) nvidia-smi go to the log file first, as in the baseline.

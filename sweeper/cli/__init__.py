@@ -5,6 +5,11 @@ Each command group lives in its own module and registers itself on `app`.
 
 from __future__ import annotations
 
+import tomllib
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -16,13 +21,30 @@ app = typer.Typer(
 )
 
 
+def _version() -> str:
+    try:
+        return metadata.version("pgolf")
+    except metadata.PackageNotFoundError:  # run from a checkout (PYTHONPATH) without installing
+        project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+        return str(project["project"]["version"])
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pgolf {_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the pgolf version and exit.")] = False,
+) -> None:
     """Sweep, track and validate OpenAI Parameter Golf runs."""
 
 
 # Command modules register themselves on `app` (import order sets the help order).
-from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, dashboard_cmd  # noqa: F401, I001
+from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, dashboard_cmd, pack_cmd  # noqa: F401, I001
 
 
 def main() -> None:

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TimeElapsedColumn
 
+from sweeper.candidates import sweep_candidates
+from sweeper.configref import resolve_config_ref
 from sweeper.data import ProgressFn
 from sweeper.errors import PgolfError
+from sweeper.ledger import Ledger
+from sweeper.sweepdir import SweepDir
 
 console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+OutOption = Annotated[Path | None, typer.Option(
+    "--out", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).", show_default=False)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout (strict: no NaN).")]
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -54,6 +64,9 @@ def friendly_errors(func: F) -> F:
             raise fail(f"file not found: {exc.filename or exc}", 2) from None
         except PermissionError as exc:
             raise fail(f"permission denied: {exc.filename or exc}", 2) from None
+        except OSError as exc:  # a path of the wrong kind (a directory, a file where a folder should be)
+            where = f": {exc.filename}" if exc.filename else ""
+            raise fail(f"{(exc.strerror or str(exc)).lower()}{where}", 2) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
@@ -61,9 +74,21 @@ def friendly_errors(func: F) -> F:
 
 
 def print_json(data: Any) -> None:
-    """Machine-readable output on stdout (no rich markup, no wrapping)."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Machine-readable output on stdout (no rich markup, no wrapping): strict JSON, where a NaN or
+    infinite number (a diverged loss) is `null`, since JSON has no such numbers."""
+    sys.stdout.write(json.dumps(strict_json(data), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
+
+
+def strict_json(data: Any) -> Any:
+    """`data` with every non-finite float replaced by None (containers copied)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict_json(value) for value in data]
+    return data
 
 
 @contextmanager
@@ -79,3 +104,11 @@ def progress_bars() -> Iterator[ProgressFn]:
             bars.update(tasks[stage], completed=done, total=total or None)
 
         yield update
+
+
+def config_id_of(sweep: SweepDir, ref: str) -> str:
+    """`--config` as typed (full id, rank `#N` as `pgolf candidates` shows it, or a unique prefix)."""
+    with Ledger(sweep.ledger_path, create=False) as ledger:
+        config_ids = [c.config_id for c in ledger.configs()]
+    ranked = [c.config_id for c in sweep_candidates(sweep).candidates]
+    return resolve_config_ref(ref, config_ids, ranked, sweep.name)

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sweeper.cli import app
-from sweeper.cli.common import console, friendly_errors
+from sweeper.cli.common import OutOption, console, friendly_errors
 from sweeper.cli.record_cmd import AlphaOption, PolicyName, PolicyOption, SotaOption
-from sweeper.cli.sweep_cmd import OutOption
 from sweeper.errors import PgolfError, UsageError
 from sweeper.records.schema import SignificancePolicy
 from sweeper.sweepdir import resolve_sweep, sweeps_root
@@ -78,6 +77,8 @@ def dashboard(
         return
     if html_out is None and not wandb:
         raise UsageError("nothing to do: pass --html OUT.html and/or --wandb")
+    if html_out is not None and html_out.is_dir():
+        raise UsageError(f"--html {html_out}: is a directory; give the file to write, e.g. {html_out / 'dashboard.html'}")
     from dashboards.html import write_html
     from dashboards.views import load_sweep_view
 

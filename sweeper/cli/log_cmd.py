@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sweeper.cli import app
@@ -26,9 +27,9 @@ def _table(results: list[RunResult]) -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     for r in results:
         table.add_row(
-            r.file or "-",
+            escape(r.file or "-"),
             _number(r.seed, "{}"),
-            r.label or "[red]no score[/]",
+            escape(r.label) if r.label else "[red]no score[/]",
             _number(r.val_bpb, "{}"),
             _number(r.val_loss, "{}"),
             _number(r.artifact_bytes),
@@ -55,4 +56,4 @@ def log_command(
     console.print(_table(results))
     for r in results:
         for warning in r.warnings:
-            console.print(f"[yellow]warning[/] {r.file}: {warning}", highlight=False, soft_wrap=True)
+            console.print(f"[yellow]warning[/] {escape(f'{r.file}: {warning}')}", highlight=False, soft_wrap=True)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from sweeper.cli import app
-from sweeper.cli.common import console, err_console, friendly_errors, print_json
+from sweeper.cli.common import (
+    JsonOption,
+    OutOption,
+    config_id_of,
+    console,
+    err_console,
+    friendly_errors,
+    print_json,
+)
 from sweeper.records.check import check_folder
 from sweeper.records.promote import promote
 from sweeper.records.schema import SignificancePolicy
@@ -39,11 +49,13 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _print_verdict(verdict: Verdict) -> None:
+def _print_verdict(verdict: Verdict, extra: Sequence[str] = ()) -> None:
+    """The verdict's table and findings; `extra` adds reasons (promotion refusals) not printed yet.
+    The significance sentence is printed once, even when a finding repeats it."""
     table = Table(title=f"{verdict.name or verdict.folder} ({verdict.track})")
     for column in ("log", "seed", "val_loss", "val_bpb", "artifact B", "train s", "eval s", "tokenizer", "problems"):
         table.add_column(column, justify="left" if column in ("log", "tokenizer", "problems") else "right")
-    for s in verdict.seeds:
+    for s in sorted(verdict.seeds, key=lambda seed: seed.seed):
         problems = ", ".join(f.code for f in s.violations) or "[green]ok[/]"
         table.add_row(s.file, str(s.seed), f"{s.val_loss:.8f}", f"{s.val_bpb:.8f}", _fmt(s.artifact_bytes, ","),
                       _fmt(s.train_time_ms and s.train_time_ms / 1000, ".1f"),
@@ -59,7 +71,13 @@ def _print_verdict(verdict: Verdict) -> None:
                       f"{claim.actual}{'; ' + claim.note if claim.note else ''}", highlight=False)
     for note in verdict.notes:
         console.print(f"[dim]note[/] {note}", highlight=False)
-    console.print(f"[bold]significance[/] {verdict.significance.statement}", highlight=False)
+    shown = {f.message for f in (*verdict.violations, *verdict.warnings)}
+    for reason in dict.fromkeys(extra):
+        if reason not in shown:
+            console.print(f"[red]refused[/] {escape(reason)}", highlight=False)
+    statement = verdict.significance.statement
+    if not any(statement in message for message in shown):
+        console.print(f"[bold]significance[/] {statement}", highlight=False)
     colour = "green" if verdict.passed else "red"
     console.print(f"[bold {colour}]{verdict.verdict.upper()}[/] ({len(verdict.violations)} violation(s), "
                   f"{len(verdict.claim_mismatches)} claim mismatch(es))")
@@ -91,28 +109,45 @@ def check_command(
 @app.command("promote")
 @friendly_errors
 def promote_command(
-    config: Annotated[str, typer.Option("--config", help="The config id to promote (see `pgolf candidates`).")],
-    sweep: Annotated[str | None, typer.Argument(help="Sweep directory or name (default: the most recent).")] = None,
+    config: Annotated[str, typer.Option(
+        "--config", help="The config to promote: its id, its rank as `pgolf candidates` shows it (#1), "
+                         "or a unique id prefix.")],
+    sweep: Annotated[str | None, typer.Argument(
+        help="Sweep name under --out, or a sweep directory (default: the most recent sweep).")] = None,
     sota: SotaOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Records folder to write (must not exist or be empty).")] = Path(
-        "record"),
+    record_dir: Annotated[Path, typer.Option(
+        "--record-dir", help="Records folder to write (must not exist or be empty); a refusal writes "
+                             "<record-dir>.draft/ instead.")] = Path("record"),
     name: Annotated[str, typer.Option("--name", help="Submission name.")] = "",
     author: Annotated[str, typer.Option("--author", help="Author, as shown on the leaderboard.")] = "",
     github_id: Annotated[str, typer.Option("--github-id", help="GitHub handle.")] = "",
+    blurb: Annotated[str, typer.Option("--blurb", help="A paragraph for the README (what the record does).")] = "",
     non_record: NonRecordOption = False,
     policy: PolicyOption = PolicyName.readme,
     alpha: AlphaOption = None,
-    root: Annotated[Path | None, typer.Option("--root", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).")
-                    ] = None,
+    as_json: JsonOption = False,
+    out: OutOption = None,
+    root: Annotated[Path | None, typer.Option("--root", hidden=True, help="Deprecated alias of --out.")] = None,
 ) -> None:
-    """Validate a config's seeds from the ledger and, if they pass, write a records folder and a report."""
-    sweep_dir = resolve_sweep(sweep, sweeps_root(root))
-    with console.status(f"validating config {config} of sweep {sweep_dir.name}"):
-        result = promote(sweep_dir, config_id=config, sota=sota, out_dir=out, name=name, author=author,
-                         github_id=github_id, non_record=non_record,
+    """Validate a config's seeds from the ledger; if they pass write a records folder and a report,
+    else a draft folder (<record-dir>.draft/) with the reasons. Exit 0 written, 1 refused."""
+    if root is not None:
+        err_console.print("[yellow]note:[/] --root is deprecated: use --out (the sweeps folder, as everywhere)",
+                          highlight=False)
+    sweep_dir = resolve_sweep(sweep, sweeps_root(out or root))
+    config_id = config_id_of(sweep_dir, config)
+    with err_console.status(f"validating config {config_id} of sweep {sweep_dir.name}"):
+        result = promote(sweep_dir, config_id=config_id, sota=sota, out_dir=record_dir, name=name, author=author,
+                         github_id=github_id, non_record=non_record, blurb=blurb,
                          policy=SignificancePolicy.named(policy.value, alpha))
-    _print_verdict(result.verdict)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+    else:
+        _print_verdict(result.verdict, extra=[] if result.written else result.refusals)
     if not result.written:
-        err_console.print(f"[bold red]error:[/] not promoted: {'; '.join(result.refusals)}", highlight=False)
+        err_console.print(f"[bold red]error:[/] not promoted ({len(result.refusals)} reason(s)); draft and report "
+                          f"in {escape(str(result.draft_dir))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"wrote {result.out_dir} (report: {result.report_html})", highlight=False)
+    if not as_json:
+        console.print(f"wrote {result.out_dir} (report: {result.report_html})", highlight=False, markup=False,
+                      soft_wrap=True)

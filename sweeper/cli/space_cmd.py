@@ -6,18 +6,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
-from sweeper.candidates import Budget, CandidateReport, sweep_candidates
+from sweeper.candidates import Budget, CandidateReport, CandidateSignificance, sweep_candidates
 from sweeper.cli import app
-from sweeper.cli.common import console, fail, friendly_errors, print_json, progress_bars
-from sweeper.preflight import Prediction, preflight_configs, sweep_preflight
+from sweeper.cli.common import (
+    JsonOption,
+    OutOption,
+    console,
+    fail,
+    friendly_errors,
+    print_json,
+    progress_bars,
+)
+from sweeper.cli.record_cmd import AlphaOption, PolicyName, PolicyOption, SotaOption
+from sweeper.preflight import Prediction, preflight_configs, space_data_fingerprint, sweep_preflight
+from sweeper.records.outlook import add_significance
+from sweeper.records.schema import SignificancePolicy
 from sweeper.space import load_space
 from sweeper.sweepdir import resolve_sweep, sweeps_root
-
-OutOption = Annotated[Path | None, typer.Option(
-    "--out", help="Sweeps root (default $PGOLF_HOME or ./pgolf-runs).", show_default=False)]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
 @app.command("preflight")
@@ -27,20 +36,22 @@ def preflight(
     as_json: JsonOption = False,
     out: OutOption = None,
 ) -> None:
-    """Predict parameters and artifact bytes per config; exit 1 if any is over the byte limit.
+    """Predict parameters and artifact bytes (with an error band) per config; exit 1 if any is surely
+    over the byte limit (exact and over, or even the band's low end over): a sweep skips those.
 
     Grid spaces are checked point by point; random/Optuna spaces at both ends of every axis that can
-    change the model's size. Measured artifacts in the sweeps under --out correct the prediction.
+    change the model's size. Artifacts measured in the sweeps under --out for this script on this
+    data correct the prediction, only from comparable runs (same format, params within 2x).
     """
     space = load_space(space_path)
-    checker = sweep_preflight(space, sweeps_root(out))
+    checker = sweep_preflight(space, sweeps_root(out), space_data_fingerprint(space))
     configs = preflight_configs(space)
     predictions: list[Prediction] = []
     with progress_bars() as progress:
         for params in configs:
             progress("building + compressing synthetic models", len(predictions), len(configs))
             predictions.append(checker.predict(params))
-    over = [p for p in predictions if not p.fits]
+    over = [p for p in predictions if p.verdict == "over"]
     if as_json:
         print_json({"space": space.name, "script": str(space.script), "limit_bytes": space.limits.artifact_bytes,
                     "predictions": [p.model_dump(mode="json") for p in predictions]})
@@ -51,10 +62,13 @@ def preflight(
                              "axis that can change the size (learning rates and the like cannot)")
         console.print(table)
         for note in sorted({p.note for p in predictions if p.note}):
-            console.print(f"[yellow]note:[/] {note}", highlight=False)
+            console.print(Text.assemble(("note: ", "yellow"), note))
     if over:
-        raise fail(f"{len(over)} of {len(predictions)} configs predicted over the "
-                   f"{space.limits.artifact_bytes:,}-byte limit; a sweep skips them without using a GPU")
+        action = {"skip": "a sweep skips them without using a GPU",
+                  "warn": "the space's `preflight: warn` runs them anyway",
+                  "off": "the space's `preflight: off` runs them anyway"}[space.preflight]
+        raise fail(f"{len(over)} of {len(predictions)} configs are over the {space.limits.artifact_bytes:,}-byte "
+                   f"limit (exact, or even the low end of the band); {action}")
 
 
 @app.command("candidates")
@@ -65,9 +79,20 @@ def candidates(
     as_json: JsonOption = False,
     out: OutOption = None,
     top: Annotated[int | None, typer.Option("--top", min=1, help="Show only the best N configs.")] = None,
+    sota: SotaOption = None,
+    policy: PolicyOption = PolicyName.readme,
+    alpha: AlphaOption = None,
+    cost_per_gpu_hour: Annotated[float | None, typer.Option(
+        "--cost-per-gpu-hour", min=0, help="Show the cost at this rate per GPU-hour (default: the space's "
+                                           "cost_per_gpu_hour, else no cost).", show_default=False)] = None,
 ) -> None:
-    """Rank a sweep's configs by mean post-quant val_bpb, with seed count, std and budget verdicts."""
-    report = sweep_candidates(resolve_sweep(sweep, sweeps_root(out)))
+    """Rank a sweep's configs by mean post-quant val_bpb, with seed count, std, budget verdicts and GPU-hours.
+
+    Against a SOTA (--sota, else the space's `sota:`) each config also gets its delta in nats and bpb, p under
+    --policy, the bar its mean must reach, and how many more seeds it needs (80% power at the observed spread)."""
+    report = sweep_candidates(resolve_sweep(sweep, sweeps_root(out)), cost_per_gpu_hour)
+    if sota or report.sota:
+        add_significance(report, sota or report.sota or "", SignificancePolicy.named(policy.value, alpha))
     if top is not None:
         report.candidates = report.candidates[:top]
     if as_json:
@@ -75,24 +100,30 @@ def candidates(
     elif not report.candidates:
         console.print(f"No finished, scored attempts in sweep {report.sweep} yet.", highlight=False)
     else:
-        console.print(_candidate_table(report))
+        for table in _candidate_tables(report, console.width):
+            console.print(table)
 
 
 def _params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()) or "-"
 
 
+# `near`: the band reaches over the limit, so a sweep runs it with a warning; `over`: it skips it.
+VERDICT_TEXT = {"fits": Text("yes", "green"), "near": Text("maybe (warned)", "yellow"), "over": Text("NO", "red")}
+
+
 def _prediction_table(name: str, predictions: list[Prediction]) -> Table:
     table = Table(title=f"Preflight: {name}")
-    for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"),
-                            ("format", "left"), ("basis", "left"), ("model B", "right"), ("code B", "right"),
-                            ("artifact B", "right"), ("headroom B", "right"), ("fits", "center")]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"), ("format", "left"),
+                            ("basis (method)", "left"), ("artifact B", "right"), ("band B", "right"),
+                            ("headroom B", "right"), ("fits", "left")]:
+        whole = {"no_wrap": True, "min_width": max((len(p.config_id) for p in predictions), default=12)}
+        table.add_column(column, justify=justify, **(whole if column == "config" else {}))  # type: ignore[arg-type]
     for p in predictions:
-        basis = p.basis if p.method == "trainer" else f"{p.basis} estimate"
-        table.add_row(p.config_id, _params(p.params), f"{p.model_params:,}", p.format_label, basis,
-                      f"{p.model_bytes:,}", f"{p.code_bytes:,}", f"{p.artifact_bytes:,}",
-                      f"{p.limit_bytes - p.artifact_bytes:,}", "[green]yes[/]" if p.fits else "[red]NO[/]")
+        count = f"{p.model_params:,}" + ("" if p.params_exact else " ~")
+        band = f"+-{p.band:.0%} {p.low_bytes:,}..{p.high_bytes:,}" + (" (exact)" if p.exact else "")
+        table.add_row(p.config_id, Text(_params(p.params)), count, Text(p.format_label), Text(f"{p.basis} ({p.method})"),
+                      f"{p.artifact_bytes:,}", band, f"{p.limit_bytes - p.artifact_bytes:,}", VERDICT_TEXT[p.verdict])
     return table
 
 
@@ -103,17 +134,63 @@ def _mark(budget: Budget, fmt: str) -> str:
     return f"[green]{value}[/]" if budget.ok else f"[red]{value} ✗[/]"
 
 
-def _candidate_table(report: CandidateReport) -> Table:
+def _candidate_tables(report: CandidateReport, width: int) -> list[Table]:
+    """The ranking; every value keeps its width (config ids whole), long headers fold. When the
+    params do not fit beside the figures in `width` columns, they get a table of their own."""
     limits = report.limits
-    table = Table(title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, train "
-                        f"{limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
-    for column, justify in [("#", "right"), ("config", "left"), ("params", "left"), ("seeds", "right"),
-                            ("mean val_bpb", "right"), ("std", "right"), ("max artifact B", "right"),
-                            ("train s", "right"), ("eval s", "right")]:
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"Candidates: {report.sweep} (limits {limits.artifact_bytes:,} B, "
+                  f"train {limits.train_s:g}+{limits.train_tolerance_s:g} s, eval {limits.eval_s:g} s)")
+    spent = f"{report.gpu_hours:.3f} GPU-hours" + ("" if report.cost is None else
+                                                 f" = {report.cost:,.2f} at {report.cost_per_gpu_hour:g}/GPU-hour")
+    table.caption, table.caption_justify = f"sweep total: {spent}", "left"
+    header = ["#", "config", "n", "mean\nbpb", "std", "max\nbytes", "train\ns", "eval\ns", "GPU-h"]  # cost: caption
+    significant = any(c.significance for c in report.candidates)
+    if significant:
+        header += SIGNIFICANCE_COLUMNS
+        first = next(c.significance for c in report.candidates if c.significance)
+        table.caption += (f"\nvs SOTA {first.sota_source}, {first.policy} policy, alpha {first.alpha:g}; delta = mean "
+                          f"- SOTA; bar = the mean val_loss/val_bpb these seeds must reach for p < alpha; more seeds: to "
+                          f"80% power at the observed spread (P = chance that {report.max_seeds} seeds pass)")
+    rows = []
     for c in report.candidates:
         std = "-" if c.std_val_bpb is None else f"{c.std_val_bpb:.5f}"
-        table.add_row(str(c.rank), c.config_id, _params(c.params), str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
-                      _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
-                      _mark(c.budgets["eval_s"], "{:.1f}"))
-    return table
+        rows.append([str(c.rank), c.config_id, str(c.n_seeds), f"{c.mean_val_bpb:.5f}", std,
+                     _mark(c.budgets["artifact_bytes"], "{:,.0f}"), _mark(c.budgets["train_s"], "{:.1f}"),
+                     _mark(c.budgets["eval_s"], "{:.1f}"), f"{c.gpu_hours:.3f}",
+                     *(_significance_cells(c.significance) if significant else [])])
+    widths = [max([Text.from_markup(row[i]).cell_len for row in rows] + [max(map(len, name.splitlines()))])
+              for i, name in enumerate(header)]
+    for name, widest in zip(header, widths, strict=True):
+        table.add_column(name, justify="left" if name == "config" else "right", overflow="fold", min_width=widest)
+    params = [_params(c.params) for c in report.candidates]
+    inline = width - (sum(widths) + 2 * len(widths)) >= 24
+    if inline:
+        table.add_column("params", overflow="fold", ratio=1)
+    for row, text in zip(rows, params, strict=True):
+        table.add_row(*row, *([Text(text)] if inline else []))
+    if inline:
+        return [table]
+    swept = Table(box=box.SIMPLE_HEAD, title="params")
+    swept.add_column("#", justify="right")
+    swept.add_column("config", min_width=widths[1])
+    swept.add_column("params", overflow="fold")
+    for c, text in zip(report.candidates, params, strict=True):
+        swept.add_row(str(c.rank), c.config_id, Text(text))
+    return [table, swept]
+
+
+SIGNIFICANCE_COLUMNS = ["Δ nats", "Δ bpb", "p", "bar val_loss", "bar val_bpb", "more seeds"]
+
+
+def _significance_cells(sig: CandidateSignificance | None) -> list[str]:
+    if sig is None:
+        return ["-"] * len(SIGNIFICANCE_COLUMNS)
+    p = "-" if sig.p is None else (f"[green]{sig.p:.3g}[/]" if sig.passes else f"{sig.p:.3g}")
+    more = "-" if sig.more_seeds is None else f"+{sig.more_seeds}"
+    if sig.p_reach is not None:
+        more += f" (P {sig.p_reach:.0%})"
+    return [f"{sig.delta_nats:+.5f}", f"{sig.delta_bpb:+.5f}", p, _num(sig.bar_val_loss), _num(sig.bar_val_bpb), more]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.5f}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from sweeper.records.claim_shapes import unusable_claims
 from sweeper.records.claims import check_submission
-from sweeper.records.folder import read_record_folder
+from sweeper.records.folder import dataset_fingerprint, read_record_folder, seed_run
 from sweeper.records.readme_claims import check_readme
 from sweeper.records.schema import (
     Limits,
@@ -39,21 +40,36 @@ def check_folder(
     folder = read_record_folder(path, submission_file)
     candidate = folder.candidate()
     limits = limits or Limits()
-    claims = check_submission(folder.submission, candidate.seeds, limits, folder.submission_name)
+    source = folder.submission_name or "submission.json"
+    unusable = unusable_claims(folder.submission, candidate.seeds, source)
+    claims = unusable + [c for c in check_submission(folder.submission, candidate.seeds, limits, source)
+                         if c.field not in {u.field for u in unusable}]
     if folder.readme is not None:
         claims += check_readme(folder.readme, candidate.seeds)
     notes = list(folder.notes)
     for log in folder.logs:
         notes += [f"{log.path}: {warning}" for warning in log.scan.result.warnings]
     if folder.non_record and not non_record:
-        notes.append(f"{folder.submission_name} declares track {folder.track!r}: pass --non-record to check it "
-                     "without the 10-minute limits")
+        said = f"{source} declares" if folder.submission.get("track") else "its parent folder names"
+        notes.append(f"{said} track {folder.track!r}: pass --non-record to check it without the 10-minute limits")
     legality = {log.path: log.scan.findings for log in folder.logs}
+    repeats = [_not_counted(finding, log.path)
+               for log in folder.repeats
+               for finding in budget_findings(seed_run(log, dataset_fingerprint(folder.submission)), limits, non_record)
+               + log.scan.findings]
     return judge(
         candidate, legality, limits=limits, policy=policy or SignificancePolicy.named("readme"),
         sota=resolve_sota(sota, candidate.seeds) if sota is not None else None, non_record=non_record,
-        strict=strict, claims=claims, notes=notes, extra_findings=folder.findings, folder=str(folder.path),
+        strict=strict, claims=claims, notes=notes, extra_findings=[*folder.findings, *repeats],
+        folder=str(folder.path),
     )
+
+
+def _not_counted(finding: Finding, path: str) -> Finding:
+    """A finding in a repeated-seed log that is not counted: still reported (a budget broken in any run
+    of the submission is broken), saying which log it is."""
+    return finding.model_copy(update={"message": f"{path} (a repeated run of seed {finding.seed}, not counted): "
+                                                 f"{finding.message}"})
 
 
 def judge(

@@ -91,6 +91,26 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def claimed_means(data: Mapping[str, Any]) -> dict[str, float]:
+    """The headline claims: {"val_bpb": mean, "val_loss": mean}, from the first customary key of each."""
+    means = {}
+    for keys, field in ((MEAN_BPB_KEYS, "val_bpb"), (MEAN_LOSS_KEYS, "val_loss")):
+        value = next((data[key] for key in keys if _is_number(data.get(key))), None)
+        if value is not None:
+            means[field] = value
+    return means
+
+
+def claimed_seed_scores(data: Mapping[str, Any]) -> dict[int, dict[str, float]]:
+    """Per-seed claimed scores: {seed: {"val_bpb": x, "val_loss": y}} (numbers only)."""
+    scores: dict[int, dict[str, float]] = {}
+    for _, seed, entry in _per_seed_tables(data):
+        numbers = {field: entry[field] for field in ("val_bpb", "val_loss") if _is_number(entry.get(field))}
+        if numbers:
+            scores.setdefault(seed, {}).update(numbers)
+    return scores
+
+
 def _std_claims(data: Mapping[str, Any], runs: Sequence[SeedRun], source: str) -> list[ClaimCheck]:
     checks = []
     for key, field in STD_KEYS.items():

@@ -9,20 +9,24 @@ which is an error: repeated runs of one seed are not independent samples.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
-import json
+import math
 import os
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sweeper.errors import RecordError
 from sweeper.records import tokenizers
-from sweeper.records.claims import JsonNumber
 from sweeper.records.legality import LogScan, scan_lines
+from sweeper.records.repeats import deduplicate
 from sweeper.records.schema import Fingerprint, RecordCandidate, SeedRun
+from sweeper.records.submission_file import choose_submission, read_submission
 from sweeper.records.verdict import Finding
+from sweeper.runlog import MAX_LINE_CHARS, RunResult
+from sweeper.runlog_file import BINARY_SNIFF_BYTES, looks_binary
 
 LOG_SUFFIXES = (".log", ".txt")
 NOT_LOGS = {"requirements.txt"}
@@ -38,10 +42,12 @@ class LoadedLog:
     scan: LogScan
 
     @classmethod
-    def of(cls, data: bytes, path: str) -> LoadedLog:
-        """Scan a log's bytes (undecodable bytes replaced); `path` is how findings name it."""
-        scan = scan_lines(data.decode("utf-8", errors="replace").splitlines(), path)
-        return cls(path=path, sha256=hashlib.sha256(data).hexdigest(), scan=scan)
+    def read(cls, file: Path, path: str) -> LoadedLog:
+        """Scan a log file in bounded memory (undecodable bytes replaced); `path` is how findings name it.
+        Raises OSError if it cannot be read."""
+        digest = hashlib.sha256()
+        scan = scan_lines(_lines(file, digest), path)
+        return cls(path=path, sha256=digest.hexdigest(), scan=scan)
 
     @property
     def seed(self) -> int | None:
@@ -54,6 +60,7 @@ class RecordFolder:
 
     path: Path
     logs: list[LoadedLog]
+    repeats: list[LoadedLog]  # other runs of a counted seed: not counted, but their budgets are checked
     submission: dict[str, Any]
     submission_name: str
     readme: str | None = None
@@ -94,21 +101,45 @@ def read_record_folder(path: Path | str, submission_file: str | None = None, *, 
         files = sorted(p for p in root.rglob("*") if p.is_file())
     except OSError as exc:
         raise RecordError(f"cannot read records folder {root}: {exc.strerror or exc}") from None
-    name, submission = _submission(root, files, submission_file, need_submission)
+    chosen = choose_submission(root, files, submission_file)
+    submission = read_submission(chosen, root) if chosen is not None else {}
     notes: list[str] = []
     logs = [log for p in files if (log := _load_log(root, p, notes)) is not None]
     if not logs:
         looked = sum(1 for p in files if p.suffix in LOG_SUFFIXES)
         raise RecordError(f"no train logs with a final score in {root} (looked at {looked} .log/.txt files)")
-    kept, findings = _deduplicate(logs, notes)
+    kept, repeats, findings = deduplicate(logs, notes, submission)
+    if chosen is None and need_submission:
+        findings.append(Finding(
+            code="no_submission", severity="warning",
+            message=f"no submission.json in {root}: checked from its {len(kept)} train log(s) alone (no claims to "
+                    "compare); a records PR adds one (shared rules: README.md, submission.json, logs, train_gpt.py)"))
     script = root / SCRIPT_NAME
     readme = next((p for p in files if p.parent == root and p.name.lower() == "readme.md"), None)
     return RecordFolder(
-        path=root, logs=kept, submission=submission, submission_name=name,
+        path=root, logs=kept, repeats=repeats, submission=submission,
+        submission_name=chosen.name if chosen is not None else "",
         readme=_read_text(readme, root) if readme else None,
         script_sha256=hashlib.sha256(_read_bytes(script, root)).hexdigest() if script.is_file() else None,
         notes=notes, findings=findings,
     )
+
+
+def _lines(file: Path, digest: Any) -> Iterator[str]:
+    """The lines of a file, read block by block (each line with its end), hashing every byte read;
+    a line is held to MAX_LINE_CHARS characters until its end arrives."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    partial = ""
+    with file.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            lines = (partial + decoder.decode(block)).splitlines(keepends=True)
+            partial = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+            yield from lines
+            partial = partial[: MAX_LINE_CHARS + 1]
+    partial += decoder.decode(b"", final=True)
+    if partial:
+        yield partial
 
 
 def _read_bytes(path: Path, root: Path) -> bytes:
@@ -122,37 +153,18 @@ def _read_text(path: Path, root: Path) -> str:
     return _read_bytes(path, root).decode("utf-8", errors="replace")
 
 
-def _submission(root: Path, files: list[Path], chosen: str | None, needed: bool) -> tuple[str, dict[str, Any]]:
-    if chosen is not None:
-        path = root / chosen
-        if not path.is_file():
-            raise RecordError(f"{chosen} not found in {root}")
-    else:
-        variants = [p for p in files if p.parent == root and re.fullmatch(r"submission(_.+)?\.json", p.name)]
-        plain = [p for p in variants if p.name == "submission.json"]
-        if not variants and not needed:
-            return "", {}
-        if not variants:
-            raise RecordError(f"no submission.json in {root}")
-        if not plain and len(variants) > 1:
-            names = ", ".join(p.name for p in variants)
-            raise RecordError(f"several submission files in {root} ({names}): choose one with --submission")
-        path = (plain or variants)[0]
-    try:
-        data = json.loads(_read_text(path, root), parse_float=JsonNumber)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{path.name} in {root} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                          f"column {exc.colno}") from None
-    if not isinstance(data, dict):
-        raise RecordError(f"{path.name} in {root} must hold a JSON object, not {type(data).__name__}")
-    return path.name, data
-
-
 def _load_log(root: Path, path: Path, notes: list[str]) -> LoadedLog | None:
     if path.suffix not in LOG_SUFFIXES or path.name in NOT_LOGS:
         return None
     rel = path.relative_to(root).as_posix()
-    log = LoadedLog.of(_read_bytes(path, root), rel)
+    try:
+        with path.open("rb") as handle:
+            if looks_binary(handle.read(BINARY_SNIFF_BYTES)):
+                notes.append(f"{rel}: a binary file, not counted as a train log")
+                return None
+        log = LoadedLog.read(path, rel)
+    except OSError as exc:
+        raise RecordError(f"cannot read {rel} in {root}: {exc.strerror or exc}") from None
     result = log.scan.result
     if result.val_loss is None or result.val_bpb is None:
         if path.suffix == ".log":
@@ -164,36 +176,6 @@ def _load_log(root: Path, path: Path, notes: list[str]) -> LoadedLog | None:
     if result.seed is None:
         raise RecordError(f"cannot tell the seed of {rel} in {root}: no seed line and no seed in the file name")
     return log
-
-
-def _preference(log: LoadedLog) -> tuple[bool, int, str]:
-    """Which of several copies to keep: a name that carries the seed, then the shortest path."""
-    named = re.search(rf"(?<!\d){log.seed}(?!\d)", Path(log.path).name) is not None
-    return (not named, len(log.path), log.path)
-
-
-def _deduplicate(logs: list[LoadedLog], notes: list[str]) -> tuple[list[LoadedLog], list[Finding]]:
-    by_seed: dict[int, list[LoadedLog]] = {}
-    for log in sorted(logs, key=_preference):
-        by_seed.setdefault(log.seed, []).append(log)  # type: ignore[arg-type]
-    kept, findings = [], []
-    for seed, copies in by_seed.items():
-        first = copies[0]
-        kept.append(first)
-        for other in copies[1:]:
-            a, b = first.scan.result, other.scan.result
-            if other.sha256 == first.sha256:
-                notes.append(f"{other.path} is a byte-identical copy of {first.path} (seed {seed}): counted once")
-            elif (a.val_loss, a.val_bpb) == (b.val_loss, b.val_bpb):
-                notes.append(f"{other.path} reports the same run as {first.path} (seed {seed}, same score): "
-                             "counted once")
-            else:
-                findings.append(Finding(
-                    code="repeated_seed", severity="error", seed=seed, file=other.path,
-                    message=f"seed {seed} has two logs with different scores ({first.path}: val_bpb {a.val_bpb}, "
-                            f"{other.path}: val_bpb {b.val_bpb}); repeated runs of one seed are not independent "
-                            f"samples, so only {first.path} is counted"))
-    return sorted(kept, key=lambda log: log.path), findings
 
 
 def dataset_fingerprint(submission: dict[str, Any]) -> tuple[str, float] | None:
@@ -219,6 +201,19 @@ def fingerprint_of(val_loss: float, val_bpb: float, val_tokens: int | None, wher
                       f"({tokenizers.known_list()}) and no dataset fingerprint{recorded}")
 
 
+def _refuse_impossible(result: RunResult, where: str) -> None:
+    """Scores are positive and finite; byte counts and times are not negative (a log that says
+    otherwise is corrupt or forged, and a validator must not pass it)."""
+    for name in ("val_loss", "val_bpb"):
+        value = getattr(result, name)
+        if not (math.isfinite(value) and value > 0):
+            raise RecordError(f"impossible score in {where}: {name} {value} (a score is a positive, finite number)")
+    for name in ("artifact_bytes", "code_bytes", "model_bytes", "train_time_ms", "eval_time_ms", "step_avg_ms"):
+        value = getattr(result, name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise RecordError(f"impossible value in {where}: {name} {value} (never negative)")
+
+
 def seed_run(log: LoadedLog, dataset: tuple[str, float] | None, seed: int | None = None,
              where: str | None = None) -> SeedRun:
     """A SeedRun from a log with a final score; `seed` (default: the log's) and `where` (default: its
@@ -226,6 +221,7 @@ def seed_run(log: LoadedLog, dataset: tuple[str, float] | None, seed: int | None
     r = log.scan.result
     seed = r.seed if seed is None else seed
     assert r.val_loss is not None and r.val_bpb is not None and seed is not None
+    _refuse_impossible(r, where or log.path)
     return SeedRun(
         seed=seed, val_loss=r.val_loss, val_bpb=r.val_bpb, label=r.label, artifact_bytes=r.artifact_bytes,
         artifact_megabytes=log.scan.artifact_megabytes,

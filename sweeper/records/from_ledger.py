@@ -17,6 +17,7 @@ from sweeper.records.folder import LoadedLog, seed_run
 from sweeper.records.schema import RecordCandidate, SeedRun
 from sweeper.records.verdict import Finding
 from sweeper.space import SearchSpace, parse_space
+from sweeper.space_yaml import read_space_text
 from sweeper.sweepdir import SweepDir
 
 SCORE_TOLERANCE = 1e-6
@@ -84,7 +85,7 @@ def load_config(sweep: SweepDir, config_id: str) -> ConfigRuns:
     finished = [latest[s] for s in logs]
     script_path, script_sha = _script(sweep, finished)
     candidate = RecordCandidate(seeds=runs, script_sha256=script_sha)
-    space = _space(space_yaml or (sweep.space_yaml.read_text() if sweep.space_yaml.is_file() else ""), notes)
+    space = _space(space_yaml, sweep, notes)
     return ConfigRuns(sweep=sweep, config_id=config_id, attempts=finished, logs=logs, log_files=files,
                       candidate=candidate, script_path=script_path, space=space, findings=findings, notes=notes)
 
@@ -102,7 +103,7 @@ def _resolve(sweep: SweepDir, recorded: str | None, what: str) -> Path:
 
 def _load(path: Path, name: str) -> LoadedLog:
     try:
-        return LoadedLog.of(path.read_bytes(), name)
+        return LoadedLog.read(path, name)
     except OSError as exc:
         raise RecordError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -134,11 +135,12 @@ def _script(sweep: SweepDir, rows: list[AttemptRow]) -> tuple[Path, str]:
     return path, expected
 
 
-def _space(text: str, notes: list[str]) -> SearchSpace | None:
-    if not text:
-        return None
+def _space(text: str, sweep: SweepDir, notes: list[str]) -> SearchSpace | None:
+    """The space the ledger recorded, else the sweep's space.yaml; unreadable: a note, not an error."""
     try:
-        return parse_space(text)
+        if not text and sweep.space_yaml.is_file():
+            text = read_space_text(sweep.space_yaml)
+        return parse_space(text) if text else None
     except SpaceError as exc:
         notes.append(f"the sweep's space could not be read ({exc}); the reproduce command lists swept values only")
         return None

@@ -14,6 +14,7 @@ import json
 import shlex
 import shutil
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from statistics import fmean, stdev
@@ -25,9 +26,13 @@ from sweeper.records.from_ledger import ConfigRuns
 from sweeper.records.report import budget_table, markdown_table, seed_table
 from sweeper.records.verdict import Verdict
 
+TRACK_DIRS = {"10min_16mb": "track_10min_16mb", "non-record-16mb": "track_non_record_16mb"}  # official layout
 
-def write_record_folder(target: Path, runs: ConfigRuns, verdict: Verdict, *, author: str, github_id: str) -> None:
-    """Create `target` with every file of a submission (target must not exist yet)."""
+
+def write_record_folder(target: Path, runs: ConfigRuns, verdict: Verdict, *, author: str, github_id: str,
+                        folder: str, blurb: str = "", refusals: Sequence[str] = ()) -> None:
+    """Create `target` with every file of a submission (target must not exist yet). With `refusals`
+    it is a draft: its README says so first, and why, so nobody mistakes it for a submission."""
     target.mkdir(parents=True)
     for seed, source in runs.log_files.items():
         shutil.copyfile(source, target / runs.logs[seed].path)
@@ -35,7 +40,7 @@ def write_record_folder(target: Path, runs: ConfigRuns, verdict: Verdict, *, aut
     (target / "requirements.txt").write_text(requirements(runs.script_path), encoding="utf-8")
     info = submission(runs, verdict, author=author, github_id=github_id)
     (target / "submission.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    (target / "README.md").write_text(readme(runs, verdict, info), encoding="utf-8")
+    (target / "README.md").write_text(readme(runs, verdict, info, folder=folder, blurb=blurb, refusals=refusals), encoding="utf-8")
 
 
 def submission(runs: ConfigRuns, verdict: Verdict, *, author: str, github_id: str) -> dict[str, Any]:
@@ -94,28 +99,42 @@ def requirements(script: Path) -> str:
     return "\n".join(dict.fromkeys(lines)) + "\n"
 
 
-def reproduce_command(runs: ConfigRuns, seed: str = "$SEED") -> str:
-    """The shell command that re-runs one seed of this config from inside the records folder."""
+def record_folder(verdict: Verdict, folder: str) -> str:
+    """Where the records folder goes in the parameter-golf repository."""
+    return f"records/{TRACK_DIRS.get(verdict.track, 'track_' + verdict.track)}/{folder}"
+
+
+def reproduce_command(runs: ConfigRuns, script_dir: str, seed: str = "$SEED") -> str:
+    """The shell command that re-runs one seed of this config from the parameter-golf repository root.
+
+    Data paths are the repository's relative layout (`data/datasets/<dir>`, `data/tokenizers/<file>`,
+    as `data/cached_challenge_fineweb.py` writes them): never a path of the machine the sweep ran on."""
     env = runs.env()
-    data = str(runs.space.data_path) if runs.space else "<dataset dir>"
-    tokenizer = str(runs.space.tokenizer_path) if runs.space else "<tokenizer .model>"
+    data = f"./data/datasets/{runs.space.data_path.name}/" if runs.space else "./data/datasets/<dataset dir>/"
+    tokenizer = (f"./data/tokenizers/{runs.space.tokenizer_path.name}" if runs.space
+                 else "./data/tokenizers/<tokenizer .model>")
     nproc = runs.space.nproc if runs.space else 8
     assignments = [f"{k}={shlex.quote(v)}" for k, v in sorted(env.items())]
     assignments += [f"DATA_PATH={shlex.quote(data)}", f"TOKENIZER_PATH={shlex.quote(tokenizer)}", f"SEED={seed}"]
-    return " \\\n".join(assignments + [f"torchrun --standalone --nproc_per_node={nproc} {SCRIPT_NAME}"])
+    script = shlex.quote(f"{script_dir}/{SCRIPT_NAME}")
+    return " \\\n".join(assignments + [f"torchrun --standalone --nproc_per_node={nproc} {script}"])
 
 
-def readme(runs: ConfigRuns, verdict: Verdict, info: dict[str, Any]) -> str:
-    """README.md of the records folder."""
-    seeds = runs.candidate.seeds
+def readme(runs: ConfigRuns, verdict: Verdict, info: dict[str, Any], *, folder: str, blurb: str = "",
+           refusals: Sequence[str] = ()) -> str:
+    """README.md of the records folder (a draft's leads with DRAFT and the reasons it was refused)."""
+    seeds = sorted(runs.candidate.seeds, key=lambda s: s.seed)
     n = len(seeds)
     std = f", std {info['val_bpb_std']:.8f}" if "val_bpb_std" in info else ""
     fp = seeds[0].fingerprint
     swept = set(runs.attempts[-1].params)
     config_rows = [[k, v, "swept" if k in swept else "fixed"] for k, v in sorted(runs.env().items())]
     seed_list = ", ".join(str(s.seed) for s in seeds)
+    draft = ["**DRAFT: refused by `pgolf promote`, not a submission.** Why:", "",
+             *[f"- {reason}" for reason in refusals], ""] if refusals else []
     parts = [
-        f"# {verdict.name}", "",
+        f"# {'DRAFT (refused): ' if refusals else ''}{verdict.name}", "", *draft,
+        *([" ".join(blurb.split()), ""] if blurb.strip() else []),
         (f"**val_bpb: {info['val_bpb']:.8f}** ({n}-seed mean{std}) | val_loss {info['val_loss']:.8f} nats per token"
         f" | largest artifact {info['bytes_total'] or 0:,} bytes | track {verdict.track}"), "",
         (f"Promoted by `pgolf promote` from sweep `{runs.sweep.name}`, config `{runs.config_id}`. Every seed run "
@@ -127,8 +146,9 @@ def readme(runs: ConfigRuns, verdict: Verdict, info: dict[str, Any]) -> str:
         f"val_loss / val_bpb = {fp.ratio:.6f}, so 0.005 nats = {0.005 / fp.ratio:.5f} bpb here."), "",
         "## Budgets", "", markdown_table(budget_table(verdict)), "",
         "## Configuration", "", markdown_table((["env", "value", ""], config_rows)), "",
-        "## Reproduce", "", "Run once per seed from inside this folder:", "", "```bash",
-        reproduce_command(runs), "```", "", f"Seeds: {seed_list}.", "",
+        "## Reproduce", "", (f"Run once per seed from the parameter-golf repository root, with this folder copied to "
+                             f"`{record_folder(verdict, folder)}/` and the dataset fetched by `data/cached_challenge_fineweb.py`:"),
+        "", "```bash", reproduce_command(runs, record_folder(verdict, folder)), "```", "", f"Seeds: {seed_list}.", "",
         "## Files", "",
         f"- `{SCRIPT_NAME}`: the exact script that ran (sha256 `{runs.candidate.script_sha256}`)",
         *[f"- `{runs.logs[s.seed].path}`: train log of seed {s.seed}" for s in seeds],

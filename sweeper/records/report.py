@@ -1,8 +1,8 @@
-"""The record-candidate report: a self-contained HTML page (inline SVG charts) and its Markdown twin.
+"""The record-candidate report: a self-contained HTML page (the dashboard's plotly charts) and its Markdown twin.
 
 Both are rendered from the same data: a summary, the per-seed table, the significance statement
-with its units, the budgets, every finding and note. The HTML adds the per-seed score chart and
-the loss curves; it loads nothing from the network.
+with its units and the seed outlook (bar to beat, seeds needed), the budgets, every finding and
+note. The HTML adds the charts of `sweeper.records.charts`; it loads nothing from the network.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from html import escape
 from pathlib import Path
 from statistics import fmean, stdev
 
-from sweeper.records.charts import dot_chart, line_chart
+from sweeper.charts.page import FigurePage
+from sweeper.records.charts import report_figures
+from sweeper.records.significance import SignificanceResult
 from sweeper.records.verdict import Verdict
 from sweeper.runlog import RunResult
 
@@ -80,6 +82,23 @@ def findings_lines(verdict: Verdict) -> list[str]:
     return lines + [f"note: {n}" for n in verdict.notes]
 
 
+def outlook_lines(sig: SignificanceResult) -> list[str]:
+    """The seed economy in words: the bar these seeds must reach, and how many more seeds to plan for."""
+    if sig.p is None and sig.bar_val_loss is None and sig.seeds_needed is None:
+        return []
+    lines = []
+    if sig.bar_val_loss is not None and sig.bar_val_bpb is not None:
+        lines.append(f"Bar to beat with these {sig.n} seeds (mean for p = {sig.alpha:g}): val_loss "
+                     f"{sig.bar_val_loss:.5f} nats = val_bpb {sig.bar_val_bpb:.5f}.")
+    if sig.seeds_needed is None:
+        lines.append("Seeds needed: not reachable at the observed mean and spread (within 30 seeds).")
+    else:
+        more = "it passes already" if sig.passes else f"{sig.more_seeds} more"
+        lines.append(f"Seeds needed for 80% power at the observed mean and spread: {sig.seeds_needed} "
+                     f"({more}); chance that {sig.max_seeds} seeds pass: {sig.p_reach:.0%}.")
+    return lines
+
+
 def markdown_table(table: Table) -> str:
     header, rows = table
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -90,11 +109,12 @@ def render_markdown(verdict: Verdict, context: Mapping[str, str], title: str) ->
     parts = [f"# {title}", "", *[f"- **{k}**: {v}" for k, v in summary_rows(verdict, context)], "",
              "## Seeds", "", markdown_table(seed_table(verdict)), "",
              "## Significance", "", verdict.significance.statement, "",
+             *[f"- {line}" for line in outlook_lines(verdict.significance)], "",
              "## Budgets", "", markdown_table(budget_table(verdict)), ""]
     findings = findings_lines(verdict)
     if findings:
         parts += ["## Findings", "", *[f"- {line}" for line in findings], ""]
-    parts += ["Charts (per-seed scores, loss curves) are in the HTML version of this report.", ""]
+    parts += ["Charts (per-seed scores, loss curves, artifact headroom) are in the HTML version of this report.", ""]
     return "\n".join(parts)
 
 
@@ -105,44 +125,29 @@ def _html_table(table: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def charts(verdict: Verdict, results: Mapping[int, RunResult]) -> list[str]:
-    """Per-seed val_bpb with mean / SOTA / bar lines, then training loss and in-training val_bpb curves."""
-    sig = verdict.significance
-    refs = {"mean": fmean(s.val_bpb for s in verdict.seeds)}
-    sota_bpb = sig.sota_val_bpb
-    if sota_bpb is None and sig.sota_val_loss is not None and sig.comparable_units == "nats":
-        sota_bpb = sig.sota_val_loss * refs["mean"] / fmean(s.val_loss for s in verdict.seeds)
-    if sota_bpb is not None:
-        refs["SOTA"] = sota_bpb
-        if sig.margin_bpb:
-            refs["bar to beat"] = sota_bpb - sig.margin_bpb
-    seeds = dot_chart({f"seed {s.seed}": s.val_bpb for s in verdict.seeds}, refs, "Official score per seed",
-                      "val_bpb (bits per byte, lower is better)")
-    train = line_chart({f"seed {seed}": [(p.step, p.train_loss) for p in r.train_curve] for seed, r in results.items()},
-                       "Training loss", "step", "train_loss (nats)")
-    val = line_chart({f"seed {seed}": [(p.step, p.val_bpb) for p in r.val_curve] for seed, r in results.items()},
-                     "In-training validation", "step", "val_bpb")
-    return [seeds, train, val]
-
-
 STYLE = """body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f4f4f4}.pass{color:#1a7f37}.fail{color:#cf222e}li{margin:2px 0}dt{font-weight:bold}"""
+th{background:#f4f4f4}.pass{color:#1a7f37}.fail{color:#cf222e}li{margin:2px 0}dt{font-weight:bold}
+.chart{min-height:440px;border:1px solid #eee;border-radius:6px;margin:1em 0}"""
 
 
 def render_html(verdict: Verdict, results: Mapping[int, RunResult], context: Mapping[str, str], title: str) -> str:
     summary = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in summary_rows(verdict, context))
     findings = "".join(f"<li>{escape(line)}</li>" for line in findings_lines(verdict))
+    outlook = "".join(f"<li>{escape(line)}</li>" for line in outlook_lines(verdict.significance))
+    page = FigurePage()
+    charts = [page.chart(fig) for fig in report_figures(verdict, results)]
     return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape(title)}</title>",
-        f"<style>{STYLE}</style></head><body>",
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', page.csp_meta(),
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
         f'<h1>{escape(title)} <span class="{verdict.verdict}">{verdict.verdict.upper()}</span></h1>',
         f"<dl>{summary}</dl>", "<h2>Seeds</h2>", _html_table(seed_table(verdict)),
-        "<h2>Significance</h2>", f"<p>{escape(verdict.significance.statement)}</p>",
-        "<h2>Charts</h2>", *charts(verdict, results),
+        '<h2 id="significance">Significance</h2>', f"<p>{escape(verdict.significance.statement)}</p>",
+        *([f'<ul id="seed-outlook">{outlook}</ul>'] if outlook else []),
+        '<h2 id="charts">Charts</h2>', *charts,
         "<h2>Budgets</h2>", _html_table(budget_table(verdict)),
         *(["<h2>Findings</h2>", f"<ul>{findings}</ul>"] if findings else []),
-        "</body></html>", ""])
+        page.tail(), "</body></html>", ""])
 
 
 @dataclass(frozen=True)

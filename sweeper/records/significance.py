@@ -1,9 +1,9 @@
 """Is a candidate significantly better than the state of the art? One-sided t-tests, units made explicit.
 
-The statistics are written out here (the same formulas as scipy.stats, checked against it in
-tests); only Student's t CDF comes from scipy.special. Scores compare in nats only when both
-sides were scored on one tokenizer and validation stream; otherwise both go through bpb, each
-run with its own val_loss / val_bpb ratio, and the margin is converted with the candidate's ratio.
+The tests are scipy.stats' (`ttest_1samp` and Welch's `ttest_ind`, alternative='less'); what is
+ours is the units logic. Scores compare in nats only when both sides were scored on one tokenizer
+and validation stream; otherwise both go through bpb, each run with its own val_loss / val_bpb
+ratio, and the margin is converted with the candidate's ratio.
 """
 
 from __future__ import annotations
@@ -13,44 +13,15 @@ from collections.abc import Sequence
 from statistics import fmean
 from typing import Literal, NamedTuple
 
-import numpy as np
 from pydantic import BaseModel, Field
-from scipy.special import stdtr
 
 from sweeper.records.schema import SeedRun, SignificancePolicy, SotaReference
+from sweeper.seeds import Comparison, Outlook, outlook
+from sweeper.ttest import TTest, one_sample_less, welch_less
 
+DEFAULT_MAX_SEEDS = 8  # the seed budget an outlook plans for when no space says (SearchSpace.max_seeds)
 
-class TTest(NamedTuple):
-    t: float
-    p: float
-    df: float
-
-
-def one_sample_less(sample: Sequence[float], popmean: float) -> TTest:
-    """One-sided one-sample t-test, H1: mean(sample) < popmean (scipy's ttest_1samp, alternative='less')."""
-    x = np.asarray(sample, dtype=float)
-    n = x.size
-    denom = math.sqrt(float(np.var(x, ddof=1)) / n)
-    t = _divide(float(np.mean(x)) - popmean, denom)
-    return TTest(t=t, p=float(stdtr(n - 1, t)), df=float(n - 1))
-
-
-def welch_less(sample: Sequence[float], reference: Sequence[float]) -> TTest:
-    """One-sided Welch test, H1: mean(sample) < mean(reference) (ttest_ind, equal_var=False, 'less')."""
-    x, y = np.asarray(sample, dtype=float), np.asarray(reference, dtype=float)
-    vn1 = float(np.var(x, ddof=1)) / x.size
-    vn2 = float(np.var(y, ddof=1)) / y.size
-    df_denom = vn1**2 / (x.size - 1) + vn2**2 / (y.size - 1)
-    df = (vn1 + vn2) ** 2 / df_denom if df_denom > 0 else 1.0
-    t = _divide(float(np.mean(x)) - float(np.mean(y)), math.sqrt(vn1 + vn2))
-    return TTest(t=t, p=float(stdtr(df, t)), df=df)
-
-
-def _divide(num: float, denom: float) -> float:
-    """num / denom with IEEE semantics for a zero denominator (as numpy does)."""
-    if denom > 0:
-        return num / denom
-    return math.nan if num == 0 else math.copysign(math.inf, num)
+__all__ = ["Framing", "SignificanceResult", "TTest", "assess", "frame", "one_sample_less", "untested", "welch_less"]
 
 
 class SignificanceResult(BaseModel):
@@ -77,6 +48,14 @@ class SignificanceResult(BaseModel):
     test: str | None = Field(default=None, description="one-sample t-test or Welch two-sample t-test")
     sota_source: str | None = None
     statement: str
+    bar_val_loss: float | None = Field(default=None, description="the mean val_loss these seeds must reach for "
+                                                                 "p = alpha (their count and spread)")
+    bar_val_bpb: float | None = Field(default=None, description="the same bar in bpb (the seeds' own ratio)")
+    p_reach: float | None = Field(default=None, description="chance that max_seeds seeds reach p < alpha, "
+                                                            "if the observed mean and spread are the truth")
+    seeds_needed: int | None = Field(default=None, description="fewest seeds with 80% power; None: not reachable")
+    more_seeds: int | None = Field(default=None, description="seeds_needed minus the seeds run")
+    max_seeds: int | None = None
 
 
 def untested(seeds: Sequence[SeedRun], policy: SignificancePolicy) -> SignificanceResult:
@@ -92,19 +71,38 @@ def untested(seeds: Sequence[SeedRun], policy: SignificancePolicy) -> Significan
     )
 
 
-def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePolicy) -> SignificanceResult:
-    """Test the seeds' scores against `sota` under `policy`, choosing nats or bpb by the fingerprints."""
-    n = len(seeds)
+class Framing(NamedTuple):
+    """How a seed set is compared with the SOTA: units (and why), the seeds' scores in them, the test."""
+
+    units: Literal["nats", "bpb"]
+    why: str
+    sample: list[float]
+    ratio: float  # the seeds' mean val_loss / val_bpb
+    comparison: Comparison
+
+
+def frame(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePolicy) -> Framing:
+    """Choose nats or bpb by the fingerprints; the margin goes to bpb with the seeds' own ratio."""
     ratio = fmean(s.fingerprint.ratio for s in seeds)
     units, why = _units(seeds, sota)
     if units == "nats":
-        sample = [s.val_loss for s in seeds]
-        reference = sota.val_losses
-        margin = policy.margin_nats
+        sample, reference, margin = [s.val_loss for s in seeds], sota.val_losses, policy.margin_nats
     else:
-        sample = [s.val_bpb for s in seeds]
-        reference = sota.val_bpbs
-        margin = policy.margin_nats / ratio
+        sample, reference, margin = [s.val_bpb for s in seeds], sota.val_bpbs, policy.margin_nats / ratio
+    welch = policy.kind == "frontier" and len(reference) >= 2
+    comparison = Comparison(reference=tuple(reference) if welch else (fmean(reference),), margin=margin,
+                            alpha=policy.alpha)
+    return Framing(units, why, sample, ratio, comparison)
+
+
+def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePolicy,
+           max_seeds: int = DEFAULT_MAX_SEEDS) -> SignificanceResult:
+    """Test the seeds' scores against `sota` under `policy`, choosing nats or bpb by the fingerprints,
+    with the seed outlook (bar to beat, seeds needed) of `sweeper.seeds` in both units."""
+    n = len(seeds)
+    units, why, sample, ratio, comparison = frame(seeds, sota, policy)
+    reference = sota.val_losses if units == "nats" else sota.val_bpbs
+    margin = comparison.margin
     mean, ref_mean = fmean(sample), fmean(reference)
     delta = mean - ref_mean
     result = SignificanceResult(
@@ -122,22 +120,34 @@ def assess(seeds: Sequence[SeedRun], sota: SotaReference, policy: SignificancePo
         alpha=policy.alpha,
         sota_source=sota.source,
         statement="",
-    )
+    ).model_copy(update=_outlook(outlook(sample, comparison, max_seeds, policy.min_seeds), units, ratio))
     if n < 2:
         result.passes = False
         result.statement = f"{n} seed(s): a t-test needs at least 2 distinct seeds. {why}"
         return result
-    welch = policy.kind == "frontier" and len(reference) >= 2
+    welch = comparison.welch
     if welch:
         test = welch_less(sample, [v - margin for v in reference])
         name = "one-sided Welch two-sample t-test"
     else:
-        test = one_sample_less(sample, ref_mean - margin)
+        test = one_sample_less(sample, comparison.threshold)
         name = "one-sided one-sample t-test"
     passes = not math.isnan(test.p) and test.p < policy.alpha
     result.t, result.p, result.df, result.test, result.passes = test.t, test.p, test.df, name, passes
+    if passes and n >= policy.min_seeds:
+        result.more_seeds = 0  # it passes already; seeds_needed stays the planning figure (80% power)
     result.statement = _statement(result, units, ref_mean, margin, len(reference), welch) + " " + why
     return result
+
+
+def _outlook(view: Outlook, units: str, ratio: float) -> dict[str, float | int | None]:
+    """The outlook's fields of SignificanceResult, the bar in nats and bpb."""
+    bar_loss = bar_bpb = None
+    if view.bar is not None:
+        bar_loss, bar_bpb = (view.bar, view.bar / ratio) if units == "nats" else (view.bar * ratio, view.bar)
+    more = None if view.seeds_needed is None else max(view.seeds_needed - view.n, 0)
+    return {"bar_val_loss": bar_loss, "bar_val_bpb": bar_bpb, "p_reach": view.p_reach,
+            "seeds_needed": view.seeds_needed, "more_seeds": more, "max_seeds": view.max_seeds}
 
 
 def _units(seeds: Sequence[SeedRun], sota: SotaReference) -> tuple[Literal["nats", "bpb"], str]:

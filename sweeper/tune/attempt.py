@@ -8,15 +8,12 @@ marks an attempt whose trainer is running (Optuna can draw the same config twice
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sweeper.errors import SpaceError
 from sweeper.ledger import AttemptFigures, Stage
-from sweeper.preflight import Preflight
 from sweeper.space import SearchSpace
 from sweeper.space_params import Scalar
 from sweeper.wandb_env import Mode
@@ -33,6 +30,7 @@ class Job(BaseModel):
     params: dict[str, Scalar]
     seed: int
     stage: Stage = "screen"
+    preflight_warning: str | None = None  # the driver's preflight ran it despite this doubt
 
 
 class TrialContext(BaseModel):
@@ -62,14 +60,6 @@ class TrialOutcome(AttemptFigures):
 def attempt_id(config_id: str, seed: int) -> str:
     """One attempt per (config, seed) in a sweep: stable across resumes, readable in paths."""
     return f"{config_id}-s{seed}"
-
-
-def preflight_skip_reason(preflight: Preflight, params: Mapping[str, Any]) -> str | None:
-    """Why a config must not run (over the byte limit, or rejected by the script), else None."""
-    try:
-        return preflight.predict(params).skip_reason
-    except SpaceError as exc:
-        return f"preflight: {exc}"
 
 
 def job_of(config: dict[str, Any]) -> Job:

@@ -1,9 +1,12 @@
 """The sweep driver: Ray set-up, the two seed stages, `pgolf seeds`, and resume.
 
 Stages. `screen` runs every config on `seeds[0]` (grid/random configs are planned up front and
-preflighted, so an over-limit config gets a `skipped` row and no trial; Optuna configs are
-preflighted inside their trial). `replicate` then runs the best `replicate_top_k` screened configs
-with no known budget violation on the remaining seeds. `manual` is `pgolf seeds`.
+preflighted, so a config surely over the byte limit gets a `skipped` row and no trial, and one
+that may not fit runs with a printed and recorded warning; Optuna configs are preflighted inside
+their trial; the space's `preflight: skip|warn|off` decides). `replicate` then runs the best
+`replicate_top_k` screened configs with no known budget violation on the remaining seeds
+(`replicate: sequential`: one seed per round until `sweeper.records.outlook.SeedPlanner` passes or
+stops the config). `manual` is `pgolf seeds`.
 
 Resume is ledger-driven rather than `Tuner.restore`: the plan is deterministic (config ids are
 hashes of the env, random draws come from `search.seed`), an attempt is `<config_id>-s<seed>`, and
@@ -24,16 +27,20 @@ from typing import Any, Self
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.text import Text
 
-from sweeper.candidates import Candidate, rank_candidates
+from sweeper.candidates import Candidate, gpu_hours, rank_candidates
 from sweeper.data.check import dataset_fingerprint
 from sweeper.errors import UsageError
 from sweeper.ledger import AttemptRow, ConfigRow, Ledger, Stage, SweepRow
-from sweeper.preflight import script_sha256, sweep_preflight
-from sweeper.space import SearchSpace, parse_space
+from sweeper.preflight import Decision, script_sha256, sweep_preflight
+from sweeper.records.outlook import SeedPlanner
+from sweeper.records.schema import SignificancePolicy
+from sweeper.space import PreflightMode, SearchSpace, parse_space
 from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
+from sweeper.space_yaml import read_space_text
 from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
-from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, preflight_skip_reason, read_outcome
+from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, read_outcome
 from sweeper.tune.progress import ProgressCallback
 from sweeper.tune.recording import AttemptRecorder, LedgerCallback
 from sweeper.tune.session import ray_session
@@ -52,6 +59,7 @@ class SweepReport(BaseModel):
     counts: dict[str, int]
     candidates: list[Candidate]
     complete: bool
+    gpu_hours: float = 0.0  # every attempt of the sweep so far (nproc x wall)
 
 
 def planned_configs(space: SearchSpace) -> list[dict[str, Any]]:
@@ -120,28 +128,54 @@ class Driver:
         seed = self.space.seeds[0]
         if self.space.search.algorithm == "optuna":
             return self._screen_optuna(seed)
-        preflight = sweep_preflight(self.space, self.sweep.path.parent)
+        mode = self.space.preflight
+        preflight = None if mode == "off" else sweep_preflight(self.space, self.sweep.path.parent,
+                                                                self.context.data_fingerprint)
         jobs = []
         for params in planned_configs(self.space):
-            job = Job(params=params, seed=seed, stage="screen")
-            reason = preflight_skip_reason(preflight, params)
-            if reason is None:
+            decision = preflight.decide(params, mode) if preflight else Decision()
+            job = Job(params=params, seed=seed, stage="screen", preflight_warning=decision.warning)
+            notice = f"skipped: {decision.skip_reason}" if decision.skip_reason else decision.warning
+            if notice and self._row(job) is None:  # said once, not again on resume
+                self.console.print(Text(f"{self.space.config_id(params)} {notice}", style="yellow"))
+            if decision.skip_reason is None:
                 jobs.append(job)
             elif self._row(job) is None:
-                self.recorder.skipped(job, reason)
+                self.recorder.skipped(job, decision.skip_reason)
         return self._run_jobs("screen", jobs)
 
     def replicate(self) -> bool:
         top = [c for c in self._screen_ranking() if all(b.ok is not False for b in c.budgets.values())]
+        if self.space.replicate == "sequential":
+            return self._replicate_sequentially(top[: self.space.replicate_top_k])
         jobs = [Job(params=c.params, seed=seed, stage="replicate")
                 for c in top[: self.space.replicate_top_k] for seed in self.space.seeds[1:]]
         return self._run_jobs("replicate", jobs)
 
+    def _replicate_sequentially(self, configs: list[Candidate]) -> bool:
+        """Rounds of one new seed per config that the seed-economy rule still wants (sweeper.seeds)."""
+        planner = SeedPlanner(self.space.sota or "", SignificancePolicy.named(self.space.policy), self.space.max_seeds)
+        while True:
+            rows = {c.config_id: self.ledger.attempts(config_id=c.config_id, sweep=self.sweep.name) for c in configs}
+            wanted = [c for c in configs if planner.decide(rows[c.config_id]).another_seed]
+            # an attempt a killed driver left unfinished is re-run (resume) before any fresh seed
+            unfinished = {c.config_id: [r.seed for r in rows[c.config_id] if r.status not in TERMINAL] for c in wanted}
+            jobs = [Job(params=c.params, seed=(unfinished[c.config_id] or self._fresh_seeds(c.config_id, 1))[0],
+                        stage="replicate") for c in wanted]
+            if not jobs:
+                return True
+            if not self._run_jobs("replicate", jobs):
+                return False
+
+    def _fresh_seeds(self, config_id: str, n: int) -> list[int]:
+        """`n` seeds this config has not run: the space's first, then 1, 2, ..."""
+        used = {row.seed for row in self.ledger.attempts(config_id=config_id)}
+        return list(itertools.islice((s for s in itertools.chain(self.space.seeds, itertools.count(1))
+                                      if s not in used), n))
+
     def add_seeds(self, config: ConfigRow, n: int) -> bool:
         """`pgolf seeds`: `n` more seeds for one config (the space's unused seeds first, then 1, 2, ...)."""
-        used = {row.seed for row in self.ledger.attempts(config_id=config.config_id)}
-        fresh = (s for s in itertools.chain(self.space.seeds, itertools.count(1)) if s not in used)
-        seeds = list(itertools.islice(fresh, n))
+        seeds = self._fresh_seeds(config.config_id, n)
         return self._run_jobs("manual", [Job(params=config.params, seed=s, stage="manual") for s in seeds])
 
     def report(self, complete: bool) -> SweepReport:
@@ -149,7 +183,8 @@ class Driver:
         counts = {status: sum(r.status == status for r in rows) for status in ("finished", "failed", "skipped",
                                                                               "running", "pending")}
         return SweepReport(sweep=self.sweep.name, path=self.sweep.path, counts=counts,
-                           candidates=rank_candidates(rows, self.space.limits), complete=complete)
+                           candidates=rank_candidates(rows, self.space.limits), complete=complete,
+                           gpu_hours=round(sum(gpu_hours(rows).values()), 4))
 
     # -- running jobs ----------------------------------------------------------------------------
     def _attempt_id(self, job: Job) -> str:
@@ -240,7 +275,7 @@ def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,
         sweep.space_yaml.write_text(space.to_yaml())
         return sweep, space
     sweep = resolve_sweep(name or space.name, root)
-    stored = parse_space(sweep.space_yaml.read_text(), source=str(sweep.space_yaml))
+    stored = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     if stored != space:
         console.print(f"[yellow]note:[/] space {space.name} changed since sweep {sweep.name} started; "
                       f"resuming with the stored {sweep.space_yaml}", highlight=False)
@@ -249,10 +284,15 @@ def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,
 
 
 def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, address: str | None = None,
-              resume: bool = False, console: Console | None = None) -> SweepReport:
-    """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end."""
+              resume: bool = False, console: Console | None = None,
+              preflight: PreflightMode | None = None) -> SweepReport:
+    """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end; `preflight` overrides
+    the space's mode for this run (space.yaml keeps the space's own)."""
     console = console or Console()
     sweep, space = open_sweep(space, root, name, resume, console)
+    if preflight is not None:
+        space = space.model_copy(update={"preflight": preflight})
+    _starting(console, sweep)
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.run()
 
@@ -268,7 +308,14 @@ def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, addr
     if config is None:
         known = ", ".join(c.config_id for c in configs) or "none"
         raise UsageError(f"--config {config_id}: no such config in sweep {sweep.name} (configs: {known})")
-    space = parse_space(sweep.space_yaml.read_text(), source=str(sweep.space_yaml))
+    space = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     space.check_paths()
+    _starting(console, sweep)
     with ray_session(address), Driver(sweep, space, console) as driver:
         return driver.report(complete=driver.add_seeds(config, n))
+
+
+def _starting(console: Console, sweep: SweepDir) -> None:
+    """The live view's first line, before the slow start (Ray, data fingerprint, preflight)."""
+    console.print(f"sweep {sweep.name}: starting Ray, the data fingerprint and the preflight", markup=False,
+                  highlight=False, soft_wrap=True)

@@ -44,7 +44,8 @@ class AttemptRecorder:
             attempt_id=aid, sweep=ctx.sweep, config_id=config_id, params=dict(job.params), seed=job.seed,
             stage=job.stage, status="pending", log_path=str(trial_dir / "trial.log"),
             script_path=str(ctx.space.script), script_sha256=ctx.script_sha256,
-            data_fingerprint=ctx.data_fingerprint, retries=existing.retries if existing else 0,
+            data_fingerprint=ctx.data_fingerprint, preflight_warning=job.preflight_warning,
+            retries=existing.retries if existing else 0,
             started_at=existing.started_at if existing else None)
 
     def started(self, job: Job) -> AttemptRow:
@@ -60,6 +61,7 @@ class AttemptRecorder:
         row = self.base_row(job)
         figures = {k: getattr(outcome, k) for k in _OUTCOME_FIELDS}
         figures["failure_reason"] = self._redact(outcome.failure_reason) if outcome.failure_reason else None
+        figures["preflight_warning"] = outcome.preflight_warning or row.preflight_warning
         return self._close(row.model_copy(update=figures))
 
     def ended_without_outcome(self, job: Job, status: str, reason: str) -> AttemptRow:
@@ -76,7 +78,8 @@ class AttemptRecorder:
     def _close(self, row: AttemptRow) -> AttemptRow:
         now = time.time()
         wall = None if row.started_at is None else round(now - row.started_at, 3)
-        closed = row.model_copy(update={"ended_at": now, "wall_s": wall})
+        gpu_s = None if wall is None else round(wall * self.context.space.nproc, 3)
+        closed = row.model_copy(update={"ended_at": now, "wall_s": wall, "gpu_s": gpu_s})
         self.ledger.upsert_attempt(AttemptRow.model_validate(closed.model_dump()))
         return closed
 

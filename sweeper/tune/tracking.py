@@ -6,20 +6,26 @@ fails anyway (no key after all, no network), the attempt falls back to offline r
 the sweep; `pgolf sync` uploads offline runs later.
 
 Run layout (the contract dashboards read; docs/ARCHITECTURE.md lists it too):
-  id = <attempt_id>-<6 hex>, name = <config_id>-s<seed>
-  group = config id, job_type = stage, tags = sweep:<name>, seed:<n>, stage:<stage>
+  id = <attempt_id>-<6 hex>, name = <sweep>/<config_id>-s<seed>
+  group = <sweep>/<config_id> (one config in two sweeps never averages together),
+  job_type = stage, tags = sweep:<name>, seed:<n>, stage:<stage>
   config = the config's env with its YAML types (fixed `env` + swept values; numbers stay numbers
            for parallel coordinates) + seed, config_id, stage, sweep, script, script_sha256,
-           data_fingerprint, nproc_per_node, gpus
+           data_fingerprint, nproc_per_node, gpus, and `pgolf/swept` (the swept keys)
   history (x = `step`): train_loss; val_loss, val_bpb (in-training, pre-quant)
-  summary: val_loss, val_bpb (the post-quant score, replacing the last in-training value),
-           pre_quant_val_bpb, artifact_bytes, code_bytes, model_bytes, train_s, eval_s, steps,
-           status, failure_reason; exit code 0 finished, 1 otherwise
+  summary: final/val_loss, final/val_bpb (the post-quant score, under its own keys so the
+           history's pre-quant val_* stay as they are), pre_quant_val_bpb, artifact_bytes,
+           code_bytes, model_bytes, train_s, eval_s, steps, status, failure_reason;
+           exit code 0 finished, 1 otherwise
+  artifacts: the trainer log (type `trainer-log`) and the model artifact (type `model`), named
+           `<sweep>-<attempt_id>-<type>`; their files are copied into the run directory first,
+           so an offline run carries them and `pgolf sync` uploads them
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -88,6 +94,26 @@ class TrialTracker:
     @property
     def run_id(self) -> str | None:
         return self.identity.run_id if self._run is not None else None
+
+    @property
+    def location(self) -> str | None:
+        """Where to look at the run: its URL online, its directory offline (None when disabled)."""
+        if self._run is None:
+            return None
+        return self._run.url if self.mode == "online" and self._run.url else str(Path(self._run.dir).parent)
+
+    def upload(self, path: Path, kind: str) -> None:
+        """Log `path` as a W&B artifact of type `kind`, from a copy inside the run directory."""
+        if self._run is None or not path.is_file():
+            return
+        import wandb
+
+        copy = Path(self._run.dir).parent / "artifacts" / kind / path.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, copy)
+        artifact = wandb.Artifact(f"{self.identity.name.replace('/', '-')}-{kind}", type=kind)
+        artifact.add_file(str(copy), name=path.name, policy="immutable")
+        self._run.log_artifact(artifact)
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
         if self._run is not None:

@@ -27,9 +27,10 @@ from typing import Any
 from ray import tune
 
 from sweeper.digest import sha256_files
-from sweeper.preflight import sweep_preflight
+from sweeper.preflight import Decision, sweep_preflight
 from sweeper.runlog import LogParser, RunResult, TrainEvent, ValEvent
 from sweeper.sweepdir import SweepDir
+from sweeper.trial_watch import LOCATION_FILE
 from sweeper.tune.attempt import (
     LOCK_FILE,
     OUTCOME_FILE,
@@ -39,7 +40,6 @@ from sweeper.tune.attempt import (
     attempt_id,
     job_of,
     outcome_metrics,
-    preflight_skip_reason,
     read_outcome,
 )
 from sweeper.tune.launcher import LaunchSpec, TrainerProcess, describe_exit
@@ -75,6 +75,7 @@ class TrainerTrial(tune.Trainable):
         self.tracker: TrialTracker | None = None
         self.deadline = math.inf
         self.owns_lock = False
+        self.preflight_warning = job.preflight_warning
         self.outcome = read_outcome(self.trial_dir)  # set: an earlier driver saw it end; re-report
 
     def _launch(self) -> None:
@@ -88,6 +89,8 @@ class TrainerTrial(tune.Trainable):
         self.process = TrainerProcess(spec)  # first, so W&B start-up overlaps the trainer's imports
         self.deadline = time.monotonic() + space.limits.trial_timeout_s
         self.tracker = TrialTracker(self._identity(), self.context.wandb_mode, self.context.sweep_dir)
+        if self.tracker.location:  # for the live view
+            (self.trial_dir / LOCATION_FILE).write_text(self.tracker.location + "\n")
 
     def _end(self, reason: str) -> None:
         """Kill a trainer still running and close its W&B run (a no-op after a normal finish)."""
@@ -136,9 +139,11 @@ class TrainerTrial(tune.Trainable):
         if self.process is None:
             if not self._claim():
                 return self._twin_outcome()
-            reason = self._preflight_skip_reason()
-            if reason is not None:
-                return self._record(TrialOutcome(attempt_id=self.attempt_id, status="skipped", failure_reason=reason))
+            decision = self._preflight()
+            if decision.skip_reason is not None:
+                return self._record(TrialOutcome(attempt_id=self.attempt_id, status="skipped",
+                                                 failure_reason=decision.skip_reason))
+            self.preflight_warning = decision.warning or self.preflight_warning
             self._launch()
         assert self.process is not None and self.tracker is not None
         while True:
@@ -176,6 +181,9 @@ class TrainerTrial(tune.Trainable):
         if failure is None and result.val_bpb is None:
             failure = "no final score line in trial.log (the script printed no `<label> val_loss:X val_bpb:Y`)"
         outcome = self._outcome(result, code, failure)
+        self.tracker.upload(self.process.spec.log_path, "trainer-log")
+        if outcome.artifact_path:
+            self.tracker.upload(Path(outcome.artifact_path), "model")
         self.tracker.finish(self._summary(outcome), ok=failure is None)
         return self._record(outcome)
 
@@ -189,12 +197,13 @@ class TrainerTrial(tune.Trainable):
         self._release()
         return outcome_metrics(outcome)
 
-    def _preflight_skip_reason(self) -> str | None:
+    def _preflight(self) -> Decision:
         """Optuna's configs are drawn here, so their preflight is too (the driver's, for the same answer)."""
-        if not self.context.preflight_in_trial:
-            return None
-        return preflight_skip_reason(sweep_preflight(self.context.space, self.context.sweep_dir.parent),
-                                     self.job.params)
+        ctx = self.context
+        if not ctx.preflight_in_trial or ctx.space.preflight == "off":
+            return Decision()
+        checker = sweep_preflight(ctx.space, ctx.sweep_dir.parent, ctx.data_fingerprint)
+        return checker.decide(self.job.params, ctx.space.preflight)
 
     def _outcome(self, result: RunResult, code: int, failure: str | None) -> TrialOutcome:
         assert self.process is not None and self.tracker is not None
@@ -207,7 +216,8 @@ class TrainerTrial(tune.Trainable):
             train_time_ms=result.train_time_ms, eval_time_ms=result.eval_time_ms, steps=result.steps,
             log_path=str(self.process.spec.log_path), artifact_path=str(artifact) if artifact else None,
             artifact_sha256=sha256_files(artifact) if artifact else None, wandb_run_id=self.tracker.run_id,
-            trainer_wall_s=round(self.process.wall_s, 3), exit_code=code, node_id=self._node_id())
+            trainer_wall_s=round(self.process.wall_s, 3), exit_code=code, node_id=self._node_id(),
+            preflight_warning=self.preflight_warning)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _identity(self) -> RunIdentity:
@@ -215,11 +225,13 @@ class TrainerTrial(tune.Trainable):
         config = {**space.config_values(job.params), "seed": job.seed, "config_id": self.config_id,
                   "stage": job.stage, "sweep": ctx.sweep, "script": str(space.script),
                   "script_sha256": ctx.script_sha256, "data_fingerprint": ctx.data_fingerprint,
-                  "nproc_per_node": space.nproc, "gpus": space.resources.gpus}
+                  "nproc_per_node": space.nproc, "gpus": space.resources.gpus, "pgolf/swept": sorted(space.params)}
+        if self.preflight_warning:
+            config["preflight_warning"] = self.preflight_warning
         return RunIdentity(
             run_id=f"{self.attempt_id}-{uuid.uuid4().hex[:6]}", project=space.wandb.project,
-            entity=space.wandb.entity, group=self.config_id, job_type=job.stage,
-            name=f"{self.config_id}-s{job.seed}",
+            entity=space.wandb.entity, group=f"{ctx.sweep}/{self.config_id}", job_type=job.stage,
+            name=f"{ctx.sweep}/{self.config_id}-s{job.seed}",
             tags=[f"sweep:{ctx.sweep}", f"seed:{job.seed}", f"stage:{job.stage}"],
             config=scrubbed_config(config))
 
@@ -227,8 +239,9 @@ class TrainerTrial(tune.Trainable):
     def _summary(outcome: TrialOutcome) -> dict[str, Any]:
         seconds = {"train_s": outcome.train_time_ms, "eval_s": outcome.eval_time_ms}
         summary: dict[str, Any] = {k: None if v is None else v / 1000 for k, v in seconds.items()}
-        for key in ("val_loss", "val_bpb", "pre_quant_val_bpb", "artifact_bytes", "code_bytes", "model_bytes",
-                    "steps", "status", "failure_reason"):
+        summary |= {"final/val_loss": outcome.val_loss, "final/val_bpb": outcome.val_bpb}  # post-quant
+        for key in ("pre_quant_val_bpb", "artifact_bytes", "code_bytes", "model_bytes", "steps", "status",
+                    "failure_reason"):
             summary[key] = getattr(outcome, key)
         return {k: v for k, v in summary.items() if v is not None}
 

@@ -42,6 +42,27 @@ DOM_WITHOUT_SCRIPTS_JS = """(() => {
 })()"""
 
 
+# Per chart: the plotly toolbar's and the title's boxes, and whether they intersect.
+TOOLBAR_TITLE_BOXES_JS = """(() => [...document.querySelectorAll('.chart')].map(chart => {
+  const box = el => { if (!el) return null; const r = el.getBoundingClientRect();
+                      return {left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
+  const bar = box(chart.querySelector('.modebar')), title = box(chart.querySelector('.gtitle'));
+  const overlap = !!(bar && title) && !(bar.right <= title.left || title.right <= bar.left ||
+                                         bar.bottom <= title.top || title.bottom <= bar.top);
+  return {id: chart.id, toolbar: bar, title: title, overlap: overlap};
+}))()"""
+
+# A section's box in page coordinates, for a clipped screenshot.
+SECTION_BOX_JS = """((selector) => {
+  const heading = document.querySelector(selector); if (!heading) return null;
+  let end = heading.nextElementSibling;
+  while (end && end.nextElementSibling && end.nextElementSibling.tagName !== 'H2') end = end.nextElementSibling;
+  const top = heading.getBoundingClientRect().top, last = (end || heading).getBoundingClientRect();
+  return {x: 0, y: top + window.scrollY, width: document.documentElement.scrollWidth,
+          height: last.bottom - top, scale: 1};
+})"""
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -57,6 +78,8 @@ class PageReport:
     probes: dict[str, Any] = field(default_factory=dict)
     dom: str = ""
     screenshot_png: bytes = b""
+    toolbar_title_boxes: list[dict[str, Any]] = field(default_factory=list)
+    section_pngs: dict[str, bytes] = field(default_factory=dict)
 
 
 def _high_fd(fd: int) -> int:
@@ -184,8 +207,10 @@ class Browser:
         reply = self._tools.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
         return reply.get("result", {}).get("value")
 
-    def load(self, path: Path, probes: dict[str, str] | None = None, timeout: float = 60.0) -> PageReport:
-        """Open `path` in a fresh tab, wait until every chart drew (or `timeout`), evaluate `probes`."""
+    def load(self, path: Path, probes: dict[str, str] | None = None, timeout: float = 60.0,
+             sections: tuple[str, ...] = ()) -> PageReport:
+        """Open `path` in a fresh tab, wait until every chart drew (or `timeout`), evaluate `probes`, and
+        screenshot the whole page and each section (a heading selector, up to the next <h2>)."""
         tools = self._tools
         target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -204,8 +229,15 @@ class Browser:
         tools.pump(0.5)  # late errors (resize handlers, fonts)
         report.probes = {name: self._evaluate(session, js) for name, js in (probes or {}).items()}
         report.dom = self._evaluate(session, DOM_WITHOUT_SCRIPTS_JS) or ""
+        report.toolbar_title_boxes = self._evaluate(session, TOOLBAR_TITLE_BOXES_JS) or []
         shot = tools.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session)
         report.screenshot_png = base64.b64decode(shot["data"])
+        for selector in sections:
+            clip = self._evaluate(session, f"{SECTION_BOX_JS}({json.dumps(selector)})")
+            if clip:
+                shot = tools.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
+                                                             "clip": clip}, session)
+                report.section_pngs[selector] = base64.b64decode(shot["data"])
         _collect(report, [e for e in tools.events[first_event:] if e.get("sessionId") == session])
         tools.send("Target.closeTarget", {"targetId": target})
         return report

@@ -121,3 +121,16 @@ def test_no_sweeps_at_all_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["dashboard", "--html", "x.html", "--out", str(tmp_path / "empty")])
     assert result.exit_code == 1
     assert "no sweeps under" in one_error_line(result.output)
+
+
+def test_html_against_a_sota_and_a_bad_sota(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    three_config_sweep(root, "demo")
+    out = tmp_path / "dash.html"
+    result = runner.invoke(app, ["dashboard", "--html", str(out), "--out", str(root), "--sota", "1.33bpb"])
+    assert result.exit_code == 0, result.output
+    assert "vs SOTA 1.33 bpb (given)" in out.read_text()
+    bad = tmp_path / "bad.html"
+    result = runner.invoke(app, ["dashboard", "--html", str(bad), "--out", str(root), "--sota", "soon"])
+    assert result.exit_code != 0 and not bad.exists()
+    assert "--sota 'soon' is neither a records folder nor a number" in one_error_line(result.stderr)

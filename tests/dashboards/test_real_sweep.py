@@ -56,7 +56,7 @@ def test_workspace_reads_the_keys_the_sweep_wrote_to_wandb(real_sweep: SweepDir,
     tag = f"sweep:{real_view.name}"
     assert f"'{tag}'" in str(workspace.runset_settings.filters)
     assert [g.name for g in workspace.runset_settings.groupby] == [GROUP]  # W&B's Group = the run's group
-    assert {r.group for r in runs} == {c.config_id for c in real_view.configs}
+    assert {r.group for r in runs} == {f"{real_view.name}/{c.config_id}" for c in real_view.configs}
     for run in runs:
         assert tag in run.tags
         assert {SCORE, "artifact_bytes"} <= set(run.summary)
@@ -74,5 +74,5 @@ def test_html_of_a_real_sweep_opens_cleanly_in_chromium(real_view: SweepView, tm
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "real-sweep.png").write_bytes(report.screenshot_png)
     assert report.exceptions == [] and report.console_errors == []
-    assert report.charts["charts"] == 6 and report.charts["drawn"] == 6
+    assert report.charts["charts"] == 8 and report.charts["drawn"] == 8
     assert all(url == page.as_uri() or url.startswith(("data:", "blob:")) for url in report.requests)

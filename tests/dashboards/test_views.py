@@ -6,6 +6,8 @@ import math
 import statistics
 from pathlib import Path
 
+import pytest
+
 from dashboards.curves import band, config_curves
 from dashboards.views import load_sweep_view
 from tests.dashboards.sweeps import Trial, three_config_sweep, write_sweep
@@ -88,3 +90,32 @@ def test_a_sweep_with_no_finished_trial_has_no_statistics(tmp_path: Path) -> Non
     view = load_sweep_view(sweep)
     assert view.finished == [] and view.candidates == []
     assert view.configs[0].mean_bpb is None and view.configs[0].ranking is None
+
+
+def test_configs_are_named_by_their_swept_values(tmp_path: Path) -> None:
+    view = load_sweep_view(three_config_sweep(tmp_path))
+    assert view.config_labels() == {"cfgA": "MATRIX_LR=0.04 NUM_LAYERS=4", "cfgB": "MATRIX_LR=0.08 NUM_LAYERS=2",
+                                    "cfgC": "MATRIX_LR=0.02 NUM_LAYERS=2"}
+    twins = [Trial("c1", 1, {"LR": 0.1, "X": 1}, 1.3), Trial("c2", 1, {"LR": 0.1, "X": 2}, 1.4)]
+    clash = load_sweep_view(write_sweep(tmp_path / "clash", "no space here", twins))
+    clash.swept_params = ["LR"]  # two configs that differ only outside the swept names keep their ids
+    assert clash.config_labels() == {"c1": "LR=0.1 (c1)", "c2": "LR=0.1 (c2)"}
+
+
+def test_a_sota_gives_every_ranked_config_its_significance(tmp_path: Path) -> None:
+    view = load_sweep_view(three_config_sweep(tmp_path), sota="1.2bpb")
+    assert view.sota == "1.2bpb" and view.sota_val_bpb == pytest.approx(1.2)
+    a = view.configs[0].ranking
+    assert a is not None and a.significance is not None
+    assert a.significance.units == "bpb" and a.significance.delta_bpb == pytest.approx(a.mean_val_bpb - 1.2)
+    assert a.significance.passes is False and a.significance.seeds_needed is None  # worse than the SOTA
+    assert all(any("does not pass" in r for r in c.reasons) for c in view.candidates if c.verdict != "unchecked")
+    assert load_sweep_view(three_config_sweep(tmp_path / "b")).sota is None
+
+
+def test_per_seed_curves_cover_the_best_configs(tmp_path: Path) -> None:
+    view = load_sweep_view(three_config_sweep(tmp_path))
+    train = [(s.config_id, s.seed) for s in view.seed_curves if s.metric == "train_loss"]
+    assert train == [("cfgA", 1), ("cfgA", 2), ("cfgA", 3), ("cfgB", 1), ("cfgB", 2), ("cfgB", 3), ("cfgC", 1)]
+    first = next(s for s in view.seed_curves if s.config_id == "cfgA" and s.seed == 2 and s.metric == "val_bpb")
+    assert first.step == [20, 40] and first.value == [round(3.0 - 0.4 + 0.02, 4), round(3.0 - 0.8 + 0.02, 4)]

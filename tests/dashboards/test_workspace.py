@@ -61,6 +61,8 @@ def test_workspace_has_seeds_sweep_and_candidates_sections_grouped_by_config(tmp
     size = _panels(sweep, wr.ScatterPlot)[0]
     assert (size.x.name, size.y.name) == ("artifact_bytes", SCORE)
     assert len(_panels(sweep, wr.RunComparer)) == 1
+    (importance,) = _panels(sweep, wr.ParameterImportancePlot)
+    assert importance.with_respect_to == SCORE == "final/val_bpb"  # the post-quant score, not the history's
 
     table = _panels(candidates, wr.MarkdownPanel)[0].markdown
     assert "| cfgA | 3 |" in table and "| pass |" in table and "| fail |" in table

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from sweeper.charts.page import plotly_js
 from sweeper.cli import app
 from sweeper.records.promote import promote, report_best_config
 from tests.records.helpers import sweep_with_config
@@ -18,7 +20,7 @@ SOTA = "2.10"  # nats; the seeds score ~2.037 nats
 
 
 def _promote(sweep_dir: Path, out: Path, *extra: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["promote", str(sweep_dir), "--config", "cfg0000000a", "--out", str(out),
+    result = runner.invoke(app, ["promote", str(sweep_dir), "--config", "cfg0000000a", "--record-dir", str(out),
                                  "--name", "Edited Seq2048", "--author", "Ada", "--github-id", "ada", *extra])
     return result.exit_code, " ".join(result.output.split())
 
@@ -56,7 +58,7 @@ def test_submission_json_and_readme_carry_the_customary_facts(tmp_path: Path) ->
     assert "SEED=$SEED" in readme and "MATRIX_LR=0.04" in readme and "torchrun" in readme
     assert "numpy==" in (tmp_path / "rec" / "requirements.txt").read_text()
     html = (tmp_path / "rec" / "candidate_report.html").read_text()
-    assert html.count("<svg") == 3 and "<script" not in html
+    assert html.count('class="chart"') == 4 and "Content-Security-Policy" in html  # the dashboard's plotly stack
 
 
 def test_refuses_fewer_than_three_seeds(tmp_path: Path) -> None:
@@ -110,8 +112,8 @@ def test_script_changed_since_the_sweep_is_an_error(tmp_path: Path) -> None:
 def test_unknown_config_lists_the_known_ones(tmp_path: Path) -> None:
     sweep = sweep_with_config(tmp_path, SCORES)
     result = runner.invoke(app, ["promote", str(sweep.path), "--config", "nope", "--sota", SOTA,
-                                 "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "'nope' is not in sweep demo (configs: cfg0000000a)" in result.output
+                                 "--record-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--config nope: no such config in sweep demo (configs: cfg0000000a)" in result.output
 
 
 def test_missing_log_is_an_error(tmp_path: Path) -> None:
@@ -136,6 +138,8 @@ def test_report_for_the_best_config_of_a_sweep(tmp_path: Path) -> None:
     report = report_best_config(sweep, tmp_path / "report", sota=SOTA)
     assert report.config_id == "cfgbetter001" and report.verdict.passed
     html = report.html.read_text()
-    assert "cfgbetter001" in html and html.count("<svg") == 3 and "http" not in html.replace(
-        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert "cfgbetter001" in html and html.count('class="chart"') == 4
+    ours = html.replace(plotly_js(), "")
+    assert not re.search(r"""\b(src|href)\s*=\s*["']?(https?:|//)""", ours, re.IGNORECASE) and "<link" not in ours
+    assert "Bar to beat with these 3 seeds" in html and "Seeds needed for 80% power" in report.markdown.read_text()
     assert "## Significance" in report.markdown.read_text()

@@ -183,3 +183,81 @@ def test_sweep_dir_layout_and_unused_names(tmp_path: Path) -> None:
     assert sweep.wandb_dir.is_dir() and sweep.tune_dir.is_dir()
     assert unused_sweep_dir(tmp_path, "demo").name == "demo-2"
     assert unused_sweep_dir(tmp_path, "fresh").name == "fresh"
+
+
+# ---------------------------------------------------------------- reads never write; damage is one line
+def _files(directory: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(directory.iterdir())}
+
+
+def test_read_only_open_of_a_wal_ledger_creates_and_changes_no_file(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.upsert_attempt(attempt("a1", status="finished", val_bpb=1.2))
+    before = _files(tmp_path)
+    assert list(before) == ["l.sqlite"]
+    with Ledger(tmp_path / "l.sqlite", create=False) as ledger:
+        assert [r.attempt_id for r in ledger.attempts()] == ["a1"]
+    assert _files(tmp_path) == before
+
+
+def test_read_only_open_sees_a_live_writers_uncheckpointed_rows(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "l.sqlite") as writer:
+        writer.upsert_attempt(attempt("a1"))
+        with Ledger(tmp_path / "l.sqlite", create=False) as reader:
+            assert [r.attempt_id for r in reader.attempts()] == ["a1"]
+        writer.upsert_attempt(attempt("a2", seed=42))
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"", r"l\.sqlite: the ledger is empty \(0 bytes, no schema\)"),
+    (b"this is not sqlite" * 100, r"l\.sqlite: cannot open ledger \(file is not a database\)"),
+])
+def test_an_empty_or_foreign_file_is_not_an_empty_ledger_and_stays_untouched(
+        tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "l.sqlite"
+    path.write_bytes(content)
+    before = _files(tmp_path)
+    with pytest.raises(LedgerError, match=expected):
+        Ledger(path, create=False)
+    assert _files(tmp_path) == before
+
+
+def test_a_dropped_table_is_reported_as_corruption(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    Ledger(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE attempts")
+    db.close()
+    with pytest.raises(LedgerError, match=r"the ledger is corrupt: table attempts is missing"):
+        Ledger(path, create=False)
+
+
+@pytest.mark.parametrize(("column", "value", "expected"), [
+    ("params", "{not json", r"attempt 'a1': column params is not JSON \('\{not json'\)"),
+    ("status", "exploded", r"attempt 'a1': column status: Input should be"),
+    ("seed", "forty-two", r"attempt 'a1': column seed: Input should be a valid integer"),
+])
+def test_a_stored_value_pgolf_never_writes_names_the_attempt_and_column(
+        tmp_path: Path, column: str, value: str, expected: str) -> None:
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        ledger.upsert_attempt(attempt("a1"))
+    db = sqlite3.connect(path)
+    db.execute(f"UPDATE attempts SET {column} = ?", (value,))
+    db.commit()
+    db.close()
+    with Ledger(path, create=False) as ledger, pytest.raises(LedgerError, match=expected):
+        ledger.attempts()
+
+
+def test_a_read_never_migrates_an_older_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    Ledger(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 0")
+    db.execute("CREATE TABLE extra (x)")
+    db.close()
+    before = _files(tmp_path)
+    with pytest.raises(LedgerError, match="the ledger is empty"):
+        Ledger(path, create=False)
+    assert _files(tmp_path) == before

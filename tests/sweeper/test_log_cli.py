@@ -51,3 +51,26 @@ def test_a_missing_file_is_one_clear_line_and_a_non_zero_exit(tmp_path: Path) ->
     assert result.exit_code != 0
     assert result.stderr.strip() == f"error: cannot read log {missing}: no such file"
     assert "Traceback" not in result.output and result.stdout == ""
+
+
+def _strict(constant: str) -> None:
+    raise AssertionError(f"{constant} in --json output: not JSON")
+
+
+def test_json_never_prints_nan_or_infinity(tmp_path: Path) -> None:
+    log = tmp_path / "diverged.log"
+    log.write_text("seed:7\nstep:10/10 train_loss:nan train_time:100ms step_avg:10.00ms\n"
+                   "final_int8_zlib_roundtrip val_loss:inf val_bpb:nan eval_time:5ms\n")
+    result = runner.invoke(app, ["log", "--json", str(log)])
+    assert result.exit_code == 0, result.output
+    [summary] = json.loads(result.stdout, parse_constant=_strict)
+    assert summary["seed"] == 7 and summary["val_bpb"] is None and summary["val_loss"] is None
+    assert any("NaN" in w for w in summary["warnings"])
+
+
+def test_markup_in_a_log_is_printed_as_text(tmp_path: Path) -> None:
+    log = tmp_path / "[red]x.log"
+    log.write_text("seed:7\nfinal_[bold]x[/] val_loss:2.0 val_bpb:1.2\n")
+    result = runner.invoke(app, ["log", str(log)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "[red]x.log" in result.stdout and "final_[bold]x[/]" in result.stdout

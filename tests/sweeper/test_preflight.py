@@ -1,4 +1,5 @@
-"""Preflight: parameter and artifact-byte predictions, the over-limit verdict, estimates, calibration."""
+"""Preflight: parameter and artifact-byte predictions, error bands, verdicts and the skip decision.
+Calibration from measured runs is in test_preflight_calibration.py."""
 
 from __future__ import annotations
 
@@ -13,19 +14,9 @@ import yaml
 
 import sweeper.preflight as preflight_module
 from sweeper.errors import SpaceError
-from sweeper.ledger import AttemptRow, Ledger, SweepRow
-from sweeper.preflight import (
-    Measured,
-    Prediction,
-    Preflight,
-    estimate_size,
-    measured_artifacts,
-    preflight_configs,
-    script_sha256,
-    sweep_preflight,
-)
+from sweeper.model_size import estimate_size
+from sweeper.preflight import Preflight, preflight_configs
 from sweeper.space import SearchSpace, load_space, parse_space
-from sweeper.sweepdir import PREFLIGHT_CACHE
 from tests.paths import FIXTURES, REPO, TRAINER
 
 TINY_ENV = {"NUM_LAYERS": 2, "MODEL_DIM": 64, "NUM_HEADS": 4, "NUM_KV_HEADS": 2, "VOCAB_SIZE": 1024,
@@ -56,12 +47,13 @@ def cpu_param_count(env: dict[str, str]) -> int:
 def test_trainer_prediction_counts_params_and_adds_code_bytes() -> None:
     space = tiny_space()
     prediction = Preflight(space).predict({"MATRIX_LR": 0.02})
-    assert prediction.method == "trainer" and prediction.basis == "raw"
+    assert prediction.method == "trainer" and prediction.basis == "trainer export" and prediction.exact
     assert prediction.model_params == cpu_param_count({k: str(v) for k, v in TINY_ENV.items()})
     assert prediction.code_bytes == len(TRAINER.read_bytes())
     assert prediction.artifact_bytes == prediction.model_bytes + prediction.code_bytes
     assert 0 < prediction.model_bytes < prediction.model_params * 4  # quantised + compressed
-    assert prediction.fits and prediction.skip_reason is None
+    assert prediction.fits and prediction.verdict == "fits" and prediction.skip_reason is None
+    assert prediction.low_bytes < prediction.artifact_bytes < prediction.high_bytes
     assert prediction.config_id == space.config_id({"MATRIX_LR": 0.02})
 
 
@@ -69,7 +61,7 @@ def test_over_limit_config_is_rejected_with_a_reason() -> None:
     space = tiny_space(limit=1_000_000, MODEL_DIM={"type": "grid", "values": [64, 384]})
     small, huge = (Preflight(space).predict({"MODEL_DIM": dim}) for dim in (64, 384))
     assert small.fits
-    assert not huge.fits and huge.artifact_bytes > 1_000_000
+    assert not huge.fits and huge.artifact_bytes > 1_000_000 and huge.exact and huge.verdict == "over"
     assert huge.skip_reason is not None
     assert re.search(r"predicted artifact [\d,]+ bytes > limit 1,000,000", huge.skip_reason)
 
@@ -117,65 +109,36 @@ def test_estimate_recovers_a_record_parameter_count(tmp_path: Path) -> None:
     assert estimate_size(log, {"NUM_LAYERS": "10"}).model_params > logged
 
 
-def test_arbitrary_script_falls_back_to_the_estimate(tmp_path: Path) -> None:
+def test_a_foreign_script_is_never_exact_and_its_band_decides(tmp_path: Path) -> None:
     script = tmp_path / "train_gpt.py"
     script.write_text('import os\nnum_layers = int(os.environ.get("NUM_LAYERS", 9))\n'
                       'print(f"Serialized model int8+zlib: {n} bytes")\n')
     space = parse_space(yaml.safe_dump({"name": "x", "script": str(script), "data_path": "d",
                                         "tokenizer_path": "t.model", "params": {"MODEL_DIM": {
-                                            "type": "grid", "values": [512, 2048]}}}))
-    baseline, wide = (Preflight(space).predict({"MODEL_DIM": d}) for d in (512, 2048))
-    assert baseline.method == "estimate" and baseline.model_params == 17_059_912  # the official baseline
-    assert baseline.fits and not wide.fits
-    assert "estimated artifact" in (wide.skip_reason or "")
+                                            "type": "grid", "values": [512, 4096]}}}))
+    baseline, wide = (Preflight(space).predict({"MODEL_DIM": d}) for d in (512, 4096))
+    assert baseline.method != "trainer" and not baseline.exact and baseline.band > 0
+    assert baseline.low_bytes < baseline.artifact_bytes < baseline.high_bytes
+    assert wide.low_bytes > 16_000_000 and wide.verdict == "over"
+    assert re.match(r"preflight: even the low end of the estimate \([\d,]+ -\d+%\), [\d,]+ bytes, > limit 16,000,000",
+                    wide.skip_reason or "")
 
 
-def write_measured_sweep(ledger_path: Path, space: SearchSpace, raw: Prediction) -> None:
-    """A sweep ledger that measured `raw`'s config twice (2x its model bytes) and another script once."""
-    with Ledger(ledger_path) as ledger:
-        ledger.add_sweep(SweepRow(name="s", space_yaml=space.to_yaml()))
-        for seed, model_bytes in ((1, 2 * raw.model_bytes), (2, 2 * raw.model_bytes + 10)):
-            ledger.upsert_attempt(AttemptRow(
-                attempt_id=f"a{seed}", sweep="s", config_id=raw.config_id, params={"MODEL_DIM": 64}, seed=seed,
-                status="finished", model_bytes=model_bytes, artifact_bytes=model_bytes + raw.code_bytes,
-                script_sha256=script_sha256(TRAINER)))
-        ledger.upsert_attempt(AttemptRow(attempt_id="other", sweep="s", config_id="x", params={"MODEL_DIM": 64},
-                                         seed=3, status="finished", model_bytes=1, artifact_bytes=1,
-                                         script_sha256="another script"))
-
-
-def test_measured_artifacts_correct_the_prediction(tmp_path: Path) -> None:
-    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64, 128]})
-    raw = Preflight(space).predict({"MODEL_DIM": 64})
-    ledger_path = tmp_path / "s" / "ledger.sqlite"
-    write_measured_sweep(ledger_path, space, raw)
-    measured = measured_artifacts([ledger_path, tmp_path / "missing.sqlite"], script_sha256(TRAINER))
-    assert len(measured) == 2
-    checker = Preflight(space, measured)
-    same = checker.predict({"MODEL_DIM": 64})
-    assert same.basis == "measured" and same.artifact_bytes == 2 * raw.model_bytes + 10 + raw.code_bytes
-    wider = checker.predict({"MODEL_DIM": 128})
-    raw_wider = Preflight(space).predict({"MODEL_DIM": 128})
-    assert wider.basis == "calibrated" and wider.calibration_ratio == pytest.approx(2.0, rel=1e-4)
-    assert wider.model_bytes == pytest.approx(2 * raw_wider.model_bytes, rel=1e-4)
-
-
-def test_sweep_preflight_reads_every_sweep_under_the_root_and_caches_there(tmp_path: Path) -> None:
-    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64]})
-    raw = Preflight(space).predict({"MODEL_DIM": 64})  # leaves the size in the in-memory cache
-    write_measured_sweep(tmp_path / "s" / "ledger.sqlite", space, raw)
-    prediction = sweep_preflight(space, tmp_path).predict({"MODEL_DIM": 64})
-    assert prediction.basis == "measured" and prediction.model_bytes == 2 * raw.model_bytes + 10
-    assert len(list((tmp_path / PREFLIGHT_CACHE).glob("*.json"))) == 1  # written although memory had it
-
-
-def test_calibration_uses_the_median_ratio() -> None:
-    space = tiny_space(MODEL_DIM={"type": "grid", "values": [64]})
-    raw = Preflight(space).predict({"MODEL_DIM": 64}).model_bytes
-    env = space.config_env({"MODEL_DIM": 64})
-    measured = [Measured(config_id=f"c{i}", env=env, artifact_bytes=0, model_bytes=round(raw * r))
-                for i, r in enumerate((1.1, 1.2, 5.0))]
-    assert Preflight(space, measured).calibration_ratio() == pytest.approx(1.2, rel=1e-3)
+def test_a_record_script_is_sized_by_its_own_model_and_runs_although_near_the_cap() -> None:
+    """A compressed self-extracting record (15,991,018 B logged) is decoded and sized by
+    `sweeper.script.size_script`: exact parameters, bytes with a band that reaches the cap, so a sweep
+    runs it with a warning instead of skipping a record that fit."""
+    folder = FIXTURES / "track_10min_16mb/2026-04-06_SP8192_QK5_LegalTTT_1.0828"
+    log = (folder / "train_seed42.log").read_text()
+    logged_params = int(re.search(r"^model_params:(\d+)", log, re.MULTILINE).group(1))
+    logged_bytes = int(re.search(r"^Total submission size \S+: (\d+) bytes", log, re.MULTILINE).group(1))
+    space = parse_space(yaml.safe_dump({"name": "rec", "script": str(folder / "train_gpt.py"), "data_path": "d",
+                                        "tokenizer_path": "t.model"}))
+    prediction = Preflight(space).predict({})
+    assert prediction.method != "trainer" and prediction.params_exact and prediction.model_params == logged_params
+    assert prediction.low_bytes <= logged_bytes <= prediction.high_bytes and "decoded" in prediction.note
+    decision = Preflight(space).decide({}, "skip")
+    assert decision.skip_reason is None and prediction.verdict in ("fits", "near")
 
 
 def test_preflight_configs_are_grid_points_or_size_relevant_corners() -> None:
@@ -237,3 +200,71 @@ def test_int5_without_measurements_uses_the_record_prior() -> None:
     assert prediction.calibration_ratio == preflight_module.PRIOR_RATIOS["int5"] == 0.80
     assert 0 < raw.large_tensor_bytes < raw.model_bytes  # the tiny model has small fp16 tensors too
     assert prediction.model_bytes == raw.model_bytes - raw.large_tensor_bytes + round(raw.large_tensor_bytes * 0.80)
+
+
+def with_limit(space: SearchSpace, limit: int) -> SearchSpace:
+    return space.model_copy(update={"limits": space.limits.model_copy(update={"artifact_bytes": limit})})
+
+
+def test_an_estimate_is_skipped_only_when_even_its_low_end_is_over() -> None:
+    space = tiny_space(QUANT={"type": "grid", "values": ["int5_gptq"]})
+    point = Preflight(space).predict({"QUANT": "int5_gptq"})
+    assert not point.exact and point.band == preflight_module.PRIOR_BAND
+    verdicts = {limit: Preflight(with_limit(space, limit)).predict({"QUANT": "int5_gptq"})
+                for limit in (point.low_bytes - 1, point.low_bytes, point.artifact_bytes - 1, point.high_bytes)}
+    assert [p.verdict for p in verdicts.values()] == ["over", "near", "near", "fits"]
+    near = verdicts[point.artifact_bytes - 1]
+    assert near.skip_reason is None and near.warning is not None
+    assert re.match(rf"preflight: artifact {point.artifact_bytes:,} bytes \+-5% \({point.low_bytes:,}\.\."
+                    rf"{point.high_bytes:,}\) may exceed limit {point.artifact_bytes - 1:,} \(prior; ", near.warning)
+
+
+def test_an_exact_prediction_decides_at_its_point_value() -> None:
+    space = tiny_space()
+    point = Preflight(space).predict({"MATRIX_LR": 0.02})
+    assert point.exact and point.band > 0  # the band is shown, but the script's own export decides
+    at, under = (Preflight(with_limit(space, limit)).predict({"MATRIX_LR": 0.02})
+                 for limit in (point.artifact_bytes, point.artifact_bytes - 1))
+    assert (at.verdict, at.warning) == ("fits", None) and under.verdict == "over"
+
+
+@pytest.mark.parametrize("mode", ["skip", "warn", "off"])
+def test_the_mode_decides_what_happens_to_each_verdict(mode: str) -> None:
+    space = tiny_space(QUANT={"type": "grid", "values": ["int5_gptq"]})
+    point = Preflight(space).predict({"QUANT": "int5_gptq"})
+    over, near = (Preflight(with_limit(space, limit)) for limit in (point.low_bytes - 1, point.artifact_bytes))
+    surely, maybe = over.decide({"QUANT": "int5_gptq"}, mode), near.decide({"QUANT": "int5_gptq"}, mode)  # type: ignore[arg-type]
+    if mode == "off":
+        assert surely == maybe == preflight_module.Decision()
+        return
+    assert maybe.skip_reason is None and "may exceed limit" in (maybe.warning or "")
+    if mode == "skip":
+        assert surely.warning is None and "even the low end" in (surely.skip_reason or "")
+    else:
+        assert surely.skip_reason is None and (surely.warning or "").endswith("running it anyway (preflight: warn)")
+
+
+def test_a_config_the_script_rejects_is_skipped_but_an_unimportable_script_runs(tmp_path: Path) -> None:
+    rejected = tiny_space(NUM_HEADS={"type": "grid", "values": [3]})
+    decision = Preflight(rejected).decide({"NUM_HEADS": 3}, "skip")
+    assert decision.skip_reason == (f"preflight: config {rejected.config_id({'NUM_HEADS': 3})}: "
+                                    "MODEL_DIM=64 must be divisible by NUM_HEADS=3")
+    assert Preflight(rejected).decide({"NUM_HEADS": 3}, "warn").skip_reason is None
+    script = tmp_path / "train_gpt.py"
+    script.write_text("def build_model(): ...\ndef compress_state_dict(): ...\ndef from_env(): ...\n"
+                      "import flash_attn_missing_here\n")
+    unchecked = Preflight(tiny_space(script)).decide({"MATRIX_LR": 0.02}, "skip")
+    assert unchecked.skip_reason is None
+    assert re.match(r"preflight: could not size this config \(script: importing .* failed .*\); running it unchecked",
+                    unchecked.warning or "")
+
+
+def test_the_cache_key_includes_the_sizing_code(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A raw size cached by another version of the sizing code is not reused."""
+    space = tiny_space(MODEL_DIM={"type": "grid", "values": [88]})
+    monkeypatch.setattr(preflight_module, "_RAW_CACHE", {})
+    Preflight(space, cache_dir=tmp_path).predict({"MODEL_DIM": 88})
+    monkeypatch.setattr(preflight_module, "_RAW_CACHE", {})
+    monkeypatch.setattr(preflight_module, "sizer_fingerprint", lambda: "another sizer")
+    Preflight(space, cache_dir=tmp_path).predict({"MODEL_DIM": 88})
+    assert len(list(tmp_path.glob("*.json"))) == 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import re
 from pathlib import Path
 
@@ -11,7 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweeper.errors import LogParseError
-from sweeper.runlog import SUMMARY_KEYS, LogParser, RunResult, parse_lines, parse_log
+from sweeper.runlog import (
+    MAX_CURVE_POINTS,
+    MAX_LINE_CHARS,
+    SUMMARY_KEYS,
+    LogParser,
+    RunResult,
+    parse_lines,
+    parse_log,
+)
 
 HEADER = ["seed:1337", "val_loader:shards pattern=/d/fineweb_val_*.bin tokens:62021632"]
 TRAINING = [
@@ -419,12 +429,61 @@ def test_empty_log_gives_an_empty_result_with_a_warning() -> None:
     assert result.warnings == ["no Parameter Golf log lines found"]
 
 
-def test_binary_file_gives_warnings_not_a_crash(tmp_path: Path) -> None:
+def test_binary_file_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "model.ptz"
     path.write_bytes(b"\x00\x01\xff\xfe PK\x03\x04" * 200 + b"\nseed:5\n\x00\x00")
+    with pytest.raises(LogParseError, match=r"model\.ptz: a binary file, not a text log$"):
+        parse_log(path)
+
+
+def test_text_log_with_nul_and_bad_bytes_after_its_start_gives_warnings_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "crashed.log"
+    path.write_bytes(b"seed:5\n" * 2000 + b"\x00\x01\xff\xfe PK\x03\x04" * 200 + b"\n\x00\x00")
     result = parse_log(path)
     assert result.val_bpb is None and result.seed == 5
     assert any("NUL" in w for w in result.warnings) and any("UTF-8" in w for w in result.warnings)
+
+
+def test_a_number_with_two_points_is_not_a_crash() -> None:
+    result = run("step:5/10 train_loss:2.5 train_time:600.5ms step_avg:1.2.3ms",
+                 "stopping_early: wallclock_cap train_time:1.2.3ms step:5/10",
+                 "final_int8_zlib_roundtrip val_loss:2.0 val_bpb:1.2 eval_time:4.5.6ms")
+    assert (result.train_time_ms, result.step_avg_ms, result.val_bpb, result.eval_time_ms) == (600.5, 120.1, 1.2, None)
+
+
+def test_an_endless_line_is_cut_and_memory_stays_bounded() -> None:
+    parser = LogParser()
+    for _ in range(50):
+        parser.feed_chunk("x" * 100_000)
+    assert len(parser._partial) <= MAX_LINE_CHARS + 1
+    parser.feed_chunk("\nseed:7\n")
+    result = parser.result()
+    assert result.seed == 7 and any("1 line(s) longer than 65,536 characters were cut" in w for w in result.warnings)
+    assert parse_lines(["x" * 5_000_000, "seed:7"]).warnings == result.warnings
+
+
+def test_a_long_curve_is_thinned_to_a_bounded_size_and_keeps_its_last_point() -> None:
+    lines = [f"step:{i}/100000 train_loss:{1 + 1 / i:.6f} train_time:{i}ms step_avg:1.00ms" for i in range(1, 100_001)]
+    result = parse_lines(lines)
+    steps = [p.step for p in result.train_curve]
+    assert MAX_CURVE_POINTS // 2 <= len(steps) <= MAX_CURVE_POINTS + 1
+    assert steps[0] == 1 and steps[-1] == 100_000 and steps == sorted(steps)
+    gaps = {b - a for a, b in itertools.pairwise(steps[:-1])}
+    assert len(gaps) == 1  # evenly spaced
+    assert result.steps == 100_000 and result.train_time_ms == 100_000
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_anything_but_a_regular_file_is_refused_before_opening(tmp_path: Path, kind: str) -> None:
+    if kind == "directory":
+        path, expected = tmp_path, "it is a directory"
+    elif kind == "fifo":
+        path, expected = tmp_path / "pipe", "it is a FIFO"
+        os.mkfifo(path)  # opening it for reading would block forever
+    else:
+        path, expected = Path("/dev/zero"), "it is a character device"
+    with pytest.raises(LogParseError, match=expected):
+        parse_log(path)
 
 
 def test_log_cut_mid_line_and_mid_run_is_reported(tmp_path: Path) -> None:

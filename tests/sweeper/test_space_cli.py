@@ -20,10 +20,11 @@ TINY_ENV = {"NUM_LAYERS": 2, "NUM_HEADS": 4, "NUM_KV_HEADS": 2, "VOCAB_SIZE": 10
             "BIGRAM_DIM": 16, "VE_DIM": 16, "QUANT": "int8", "COMPRESSOR": "zlib"}
 
 
-def write_space(tmp_path: Path, dims: list[int], limit: int = 16_000_000) -> Path:
+def write_space(tmp_path: Path, dims: list[int], limit: int = 16_000_000, env: dict[str, str] | None = None) -> Path:
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump({
-        "name": "cli", "script": str(TRAINER), "data_path": "d", "tokenizer_path": "t.model", "env": TINY_ENV,
+        "name": "cli", "script": str(TRAINER), "data_path": "d", "tokenizer_path": "t.model",
+        "env": {**TINY_ENV, **(env or {})},
         "params": {"MODEL_DIM": {"type": "grid", "values": dims}}, "limits": {"artifact_bytes": limit}}))
     return path
 
@@ -36,9 +37,11 @@ def test_preflight_json_lists_every_config(tmp_path: Path) -> None:
     assert report["space"] == "cli" and report["limit_bytes"] == 16_000_000
     rows = report["predictions"]
     assert [r["params"] for r in rows] == [{"MODEL_DIM": 64}, {"MODEL_DIM": 96}]
-    assert all(r["fits"] and r["method"] == "trainer" and r["basis"] == "raw" for r in rows)
+    assert all(r["fits"] and r["method"] == "trainer" and r["basis"] == "trainer export" and r["exact"]
+               and r["verdict"] == "fits" for r in rows)
     assert rows[0]["model_params"] < rows[1]["model_params"]
     assert rows[0]["artifact_bytes"] == rows[0]["model_bytes"] + rows[0]["code_bytes"]
+    assert rows[0]["low_bytes"] < rows[0]["artifact_bytes"] < rows[0]["high_bytes"] and rows[0]["band"] > 0
 
 
 def test_preflight_table_and_non_zero_exit_when_a_config_is_over_the_limit(tmp_path: Path) -> None:
@@ -46,8 +49,20 @@ def test_preflight_table_and_non_zero_exit_when_a_config_is_over_the_limit(tmp_p
     result = runner.invoke(app, ["preflight", str(space), "--out", str(tmp_path / "runs")], env={"COLUMNS": "220"})
     assert result.exit_code == 1
     assert "MODEL_DIM=64" in result.stdout and "MODEL_DIM=384" in result.stdout and "NO" in result.stdout
-    assert result.stderr.strip() == ("error: 1 of 2 configs predicted over the 1,000,000-byte limit; "
-                                     "a sweep skips them without using a GPU")
+    assert "trainer export (trainer)" in result.stdout and "(exact)" in result.stdout  # basis and band per row
+    assert result.stderr.strip() == ("error: 1 of 2 configs are over the 1,000,000-byte limit (exact, or even the "
+                                     "low end of the band); a sweep skips them without using a GPU")
+
+
+def test_preflight_flags_a_config_whose_band_reaches_over_the_limit_and_exits_0(tmp_path: Path) -> None:
+    space = write_space(tmp_path, [64], env={"QUANT": "int5_gptq"})
+    first = json.loads(runner.invoke(app, ["preflight", str(space), "--json", "--out", str(tmp_path)]).stdout)
+    (row,) = first["predictions"]
+    assert (row["basis"], row["exact"], row["verdict"]) == ("prior", False, "fits")
+    space = write_space(tmp_path, [64], limit=row["artifact_bytes"], env={"QUANT": "int5_gptq"})
+    result = runner.invoke(app, ["preflight", str(space), "--out", str(tmp_path)], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    assert "maybe (warned)" in result.stdout and f"{row['low_bytes']:,}..{row['high_bytes']:,}" in result.stdout
 
 
 def test_preflight_of_a_malformed_space_is_one_line(tmp_path: Path) -> None:

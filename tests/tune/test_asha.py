@@ -57,7 +57,7 @@ def test_asha_prunes_the_worst_config_and_its_trainer_is_stopped(
     assert "final_int8_zlib_roundtrip_exact" not in (trial_dir / "trial.log").read_text()
     launch = json.loads((trial_dir / "standin.jsonl").read_text().splitlines()[0])
     assert not alive(launch["pid"])
-    runs = {r.group: r for r in map(read_offline_run, find_offline_runs(report.path / "wandb"))}
+    runs = {r.group.rpartition("/")[2]: r for r in map(read_offline_run, find_offline_runs(report.path / "wandb"))}
     stopped = runs[pruned.config_id]
     assert stopped.exit_code == 1 and stopped.summary["status"] == "stopped"
     assert [h["val_bpb"] for h in stopped.history if "val_bpb" in h] == [2.5]

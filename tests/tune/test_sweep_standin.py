@@ -109,12 +109,14 @@ def test_each_attempt_has_one_offline_wandb_run_with_group_config_and_summary(tw
     assert len(two_stage.runs) == len(two_stage.rows)
     for row in two_stage.rows:
         run = two_stage.run_of(row)
-        assert run.group == row.config_id and run.job_type == row.stage
+        assert run.group == f"two-stage/{row.config_id}" and run.job_type == row.stage
+        assert run.name == f"two-stage/{row.attempt_id}" and run.config["pgolf/swept"] == ["STANDIN_LOG"]
         assert {f"seed:{row.seed}", f"stage:{row.stage}", "sweep:two-stage"} <= set(run.tags)
         assert run.config["STANDIN_LOG"] == row.params["STANDIN_LOG"] and run.config["seed"] == row.seed
         assert run.config["script_sha256"] == row.script_sha256 and run.config["data_fingerprint"]
         assert run.config["STANDIN_SLEEP"] == 0  # the space's YAML types: numbers stay numbers
-        assert run.summary["val_bpb"] == row.val_bpb and run.summary["val_loss"] == row.val_loss
+        assert run.summary["final/val_bpb"] == row.val_bpb and run.summary["final/val_loss"] == row.val_loss
+        assert run.summary["val_bpb"] == row.pre_quant_val_bpb  # the history's last (pre-quant) value, kept
         assert run.summary["artifact_bytes"] == row.artifact_bytes and run.summary["code_bytes"] == row.code_bytes
         assert run.summary["train_s"] == pytest.approx(row.train_time_ms / 1000)  # type: ignore[operator]
         assert run.summary["status"] == "finished" and run.exit_code == 0

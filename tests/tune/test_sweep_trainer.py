@@ -39,9 +39,9 @@ def test_real_trainer_sweep_end_to_end(ray_local: None, demo_data: Any, tmp_path
         assert row.artifact_sha256 == hashlib.sha256(Path(summary["artifact_path"]).read_bytes()).hexdigest()
 
         run = runs[row.wandb_run_id or ""]
-        assert run.group == row.config_id and run.config["MODEL_DIM"] == row.params["MODEL_DIM"]
+        assert run.group == f"{row.sweep}/{row.config_id}" and run.config["MODEL_DIM"] == row.params["MODEL_DIM"]
         assert isinstance(run.config["MODEL_DIM"], int)  # YAML types: W&B plots a numeric axis
-        assert run.summary["val_bpb"] == row.val_bpb and run.summary["artifact_bytes"] == row.artifact_bytes
+        assert run.summary["final/val_bpb"] == row.val_bpb and run.summary["artifact_bytes"] == row.artifact_bytes
         assert run.summary["eval_s"] == pytest.approx(row.eval_time_ms / 1000)  # type: ignore[operator]
         assert [h["step"] for h in run.history if "val_bpb" in h] == [0, 6, 12]  # every validation
         assert [h["step"] for h in run.history if "train_loss" in h][-1] == 12

@@ -96,7 +96,7 @@ def test_unknown_quant_mode_and_codec_are_rejected_by_name() -> None:
     assert {"zlib", "zstd", "lzma", "brotli", "auto"} <= set(
         str(error.value).split("of ")[1].split(";")[0].split(", ")
     )
-    assert hparams(compressor="auto").codecs == ("zstd", "lzma", "brotli")
+    assert hparams(compressor="auto").codecs == ("zstd", "lzma", "brotli", "rans")
 
 
 def test_int5_without_hessian_falls_back_to_round_to_nearest() -> None:
@@ -137,7 +137,7 @@ def test_artifact_alone_rebuilds_a_loadable_model() -> None:
     close = torch.nn.functional.cosine_similarity(
         fresh.forward_logits(ids).flatten(), model.forward_logits(ids).flatten(), dim=0
     )
-    assert close > 0.99 and label in ("int5_gptq+zstd", "int5_gptq+lzma", "int5_gptq+brotli")
+    assert close > 0.99 and label in ("int5_gptq+zstd", "int5_gptq+lzma", "int5_gptq+brotli", "int5_gptq+rans")
 
 
 @pytest.mark.parametrize("codecs", [("zstd", "lzma", "brotli"), ("lzma", "zstd", "zlib"), ("brotli",)])
@@ -165,7 +165,7 @@ def test_corrupt_or_foreign_artifacts_fail_with_a_clear_message() -> None:
         S.deserialize_quantized(buf.getvalue())
     with pytest.raises(
         ValueError,
-        match=re.escape("unknown or unavailable codec 'gzip' (available: zlib, zstd, lzma, brotli)"),
+        match=re.escape("unknown or unavailable codec 'gzip' (available: zlib, zstd, lzma, brotli, rans)"),
     ):
         S.compress_artifact(b"raw", ("gzip",))
 

@@ -57,6 +57,7 @@ RUNS: dict[str, Callable[[Path], list[str]]] = {
     "candidates": _sweep,
     "promote": lambda tmp: [*_sweep(tmp), "--config", "#1", "--sota", "2.10", "--record-dir", str(tmp / "rec")],
     "preflight": _space,
+    "pack": lambda tmp: [str(STANDIN), "--out", str(tmp / "stub.py")],
 }
 ON_RAY = {"sweep", "seeds"}
 

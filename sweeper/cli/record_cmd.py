@@ -110,8 +110,8 @@ def check_command(
 @friendly_errors
 def promote_command(
     config: Annotated[str, typer.Option(
-        "--config", help="The config to promote: its id, its rank as `pgolf candidates` shows it (#1), "
-                         "or a unique id prefix.")],
+        "--config", help="The config to promote: its id, its rank as `pgolf candidates` shows it ('#1', "
+                         "quoted for the shell), or a unique id prefix.")],
     sweep: Annotated[str | None, typer.Argument(
         help="Sweep name under --out, or a sweep directory (default: the most recent sweep).")] = None,
     sota: SotaOption = None,

@@ -107,7 +107,8 @@ def sweep(
 @friendly_errors
 def seeds(
     config: Annotated[str, typer.Option(
-        "--config", help="Config id, rank as `pgolf candidates` shows it (#1), or a unique id prefix.")],
+        "--config", help="Config id, rank as `pgolf candidates` shows it ('#1', quoted for the shell), or a unique "
+                         "id prefix.")],
     sweep: Annotated[str | None, typer.Argument(
         help="Sweep name under --out, or a sweep directory (default: the most recent sweep).")] = None,
     n: Annotated[int, typer.Option("--n", min=1, help="How many new seeds to run.")] = 1,

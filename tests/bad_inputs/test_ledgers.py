@@ -75,10 +75,10 @@ def case(damage: Callable[[Path], None], args: list[str]) -> Callable[[Path], li
 CASES = [Case(f"{command}-{name}", case(damage, args), (LEDGER, message))
          for name, (damage, message) in DAMAGES.items() for command, args in COMMANDS.items()]
 CASES += [
-    Case("promote-zero-bytes", case(raw(b""), ["promote", "s1", "--config", "c1", "--root", "runs", "--out", "rec"]),
+    Case("promote-zero-bytes", case(raw(b""), ["promote", "s1", "--config", "c1", "--out", "runs", "--record-dir", "rec"]),
          (LEDGER, "the ledger is empty")),
     Case("promote-params-not-json", case(sql("UPDATE attempts SET params = 'x'"),
-                                         ["promote", "s1", "--config", "c1", "--root", "runs", "--out", "rec"]),
+                                         ["promote", "s1", "--config", "c1", "--out", "runs", "--record-dir", "rec"]),
          (LEDGER, "column params is not JSON")),
     Case("seeds-zero-bytes", case(raw(b""), ["seeds", "s1", "--config", "c1", "--out", "runs"]),
          (LEDGER, "the ledger is empty")),

@@ -91,9 +91,10 @@ def load_trainer() -> ModuleType:
 
 
 def run_trainer(env: dict[str, str], *, cwd: Path, nproc: int = 1, timeout: float = 300,
-                script: Path = TRAINER) -> subprocess.CompletedProcess[str]:
+                script: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the trainer (or another version of it, `script`) with `env` on top of this process's
     environment minus every trainer and launcher variable; nproc > 1 launches it under torchrun (gloo on CPU)."""
+    script = script or TRAINER  # read at call time: a test may point TRAINER at a packed stub
     trainer_vars = {f.name.upper() for f in dataclasses.fields(load_trainer().Hyperparameters)}
     base = {k: v for k, v in os.environ.items() if k not in trainer_vars and k not in _LAUNCHER_VARS}
     if nproc == 1:

@@ -13,11 +13,11 @@ with per-row scale variation; each matrix gets its own Hessian from correlated s
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import subprocess
-import tempfile
-import importlib.util
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -259,7 +259,7 @@ def main() -> None:
     print("(c) whole artifact:  bytes  x brotli-11  bits/param  encode  decode")
     decode_s = {}
     for name, (blob, t) in results.items():
-        restored, decode_s[name] = timed(lambda: S.decompress_state_dict(blob))
+        restored, decode_s[name] = timed(lambda blob=blob: S.decompress_state_dict(blob))
         assert restored.keys() == qsd.keys()
         print(f"  {name:28s} {len(blob):>10d}  {len(blob) / base:.4f}  {8 * len(blob) / n_params:.3f}  "
               f"{t:6.1f}s  {decode_s[name]:5.2f}s")

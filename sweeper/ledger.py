@@ -125,8 +125,9 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_gpu
 
 class Ledger:
     """A sweep's SQLite ledger. `Ledger(path)` creates it (and migrates); `create=False` opens an
-    existing ledger read-only: it never creates, migrates or alters a file, and an empty (0-byte,
-    schema-less) or corrupt file is a LedgerError, not an empty ledger."""
+    existing ledger read-only: it never creates, migrates or alters a file (an older schema is migrated in
+    a private in-memory copy), and an empty (0-byte, schema-less) or corrupt file is a LedgerError, not
+    an empty ledger."""
 
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
@@ -185,9 +186,12 @@ class Ledger:
             raise LedgerError(f"{self.path}: the ledger is empty ({size:,} bytes, no schema): not a sweep's "
                               "ledger, or its creation was cut short")
         self._refuse_newer(version)
-        if version < len(MIGRATIONS):  # a read never migrates
-            raise LedgerError(f"{self.path}: ledger schema version {version} is older than this pgolf "
-                              f"({len(MIGRATIONS)}); resume the sweep once to upgrade it")
+        if version < len(MIGRATIONS):  # an older pgolf's ledger: migrate a copy in memory, never the file
+            memory = sqlite3.connect(":memory:", isolation_level=None)
+            self._db.backup(memory)
+            self._db.close()
+            self._db = memory
+            self._migrate()
         tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = sorted({"sweeps", "attempts"} - tables)
         if missing:

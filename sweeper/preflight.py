@@ -324,6 +324,4 @@ def preflight_configs(space: SearchSpace) -> list[dict[str, Any]]:
     learning rates are left at the script default since they cannot change the artifact."""
     if space.search.algorithm == "grid":
         return space.grid_points()
-    corners = [{k: v for k, v in c.items() if not TRAINING_ONLY.match(k)} for c in space.corner_points()]
-    unique = {json.dumps(c, sort_keys=True): c for c in corners}
-    return list(unique.values())
+    return space.corner_points(keys=[k for k in space.params if not TRAINING_ONLY.match(k)])

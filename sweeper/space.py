@@ -17,7 +17,8 @@ import json
 import math
 import random
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from sweeper.errors import SpaceError
-from sweeper.secrets import is_secret_name
+from sweeper.secrets import is_secret_name, secret_shape
 from sweeper.space_errors import space_problems
 from sweeper.space_params import (
     ChoiceParam,
@@ -41,11 +42,13 @@ from sweeper.space_params import (
     is_enumerated,
 )
 from sweeper.space_yaml import load_yaml, read_space_text
+from sweeper.sweepdir import sweep_name_problem
 from sweeper.wandb_env import Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SCRIPT = "trainer/train_gpt.py"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TRIALS = 10_000  # default bound on the trials one stage plans (search.max_trials)
 # Set by the sweeper or torchrun for every trial; a space may neither fix nor sweep them.
 RESERVED_ENV = frozenset({
     "SEED", "RUN_ID", "OUTPUT_DIR", "SUMMARY_PATH", "DATA_PATH", "TOKENIZER_PATH",
@@ -71,6 +74,7 @@ class Search(StrictModel):
     samples: int | None = Field(default=None, ge=1, description="random/optuna draws (random: per grid point)")
     max_concurrent: int = Field(default=1, ge=1)
     seed: int = 0
+    max_trials: int = Field(default=MAX_TRIALS, ge=1, le=1_000_000, description="trials one stage may plan")
 
     @property
     def draws(self) -> int:
@@ -138,13 +142,15 @@ class SearchSpace(StrictModel):
     limits: Limits = Limits()
     preflight: PreflightMode = "skip"
     wandb: Wandb = Wandb()
+    secrets_allow: list[str] = Field(default_factory=list, description="env names that only look secret")
     cost_per_gpu_hour: float | None = Field(default=None, ge=0, description="shown beside GPU-hours")
 
     @field_validator("name")
     @classmethod
     def _directory_name(cls, name: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}", name):
-            raise ValueError(f"{name!r} must be 1-80 letters, digits, '_', '.' or '-' (it names the sweep directory)")
+        problem = sweep_name_problem(name)
+        if problem:
+            raise ValueError(problem)
         return name
 
     @field_validator("env", "params")
@@ -156,22 +162,21 @@ class SearchSpace(StrictModel):
             if key in RESERVED_ENV:
                 hint = "use `seeds:`" if key == "SEED" else "the sweeper sets it for every trial"
                 raise ValueError(f"{key} is reserved ({hint})")
-            if is_secret_name(key):
-                raise ValueError(f"{key} looks like a secret: set it in the environment instead "
-                                 "(a space is copied into space.yaml and the ledger)")
         return value
 
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, seeds: list[int]) -> list[int]:
-        duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
+        duplicates = sorted(s for s, n in Counter(seeds).items() if n > 1)
         if duplicates:
             raise ValueError(f"duplicate seed(s) {duplicates}")
         return seeds
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpace:
+        _check_secrets(self)
         _check(self)
+        _check_plan_size(self)
         return self
 
     # -- derived views -------------------------------------------------------------------------
@@ -179,25 +184,29 @@ class SearchSpace(StrictModel):
     def nproc(self) -> int:
         return self.nproc_per_node or max(self.resources.gpus, 1)
 
+    def _grid_axes(self) -> dict[str, list[Scalar]]:
+        return {k: p.values for k, p in self.params.items()
+                if isinstance(p, (ChoiceParam, GridParam)) and is_enumerated(p, self.search.algorithm)}
+
     def grid_points(self) -> list[dict[str, Scalar]]:
         """The enumerated axes: grid params (and, for grid search, choice params), cross product."""
-        return _cross({k: p.values for k, p in self.params.items()
-                       if isinstance(p, (ChoiceParam, GridParam)) and is_enumerated(p, self.search.algorithm)})
+        return _cross(self._grid_axes())
 
     def screen_size(self) -> int:
-        """How many configs the screen stage runs (before any preflight skips)."""
+        """How many configs the screen stage runs (before any preflight skips); counted, not listed."""
+        points = math.prod(len(values) for values in self._grid_axes().values())
         if self.search.algorithm == "grid":
-            return len(self.grid_points())
-        per_point = len(self.grid_points()) if self.search.algorithm == "random" else 1
-        return self.search.draws * per_point
+            return points
+        return self.search.draws * (points if self.search.algorithm == "random" else 1)
 
     def sample(self, rng: random.Random) -> dict[str, Scalar]:
         """One random draw of the non-enumerated params (the random-search distribution)."""
         return {k: draw(p, rng) for k, p in self.params.items() if not is_enumerated(p, self.search.algorithm)}
 
-    def corner_points(self) -> list[dict[str, Scalar]]:
-        """Every enumerable value and both ends of every range: what preflight checks up front."""
-        return _cross({k: axis_ends(p) for k, p in self.params.items()})
+    def corner_points(self, keys: Collection[str] | None = None) -> list[dict[str, Scalar]]:
+        """Every enumerable value and both ends of every range (of the params in `keys`, default all):
+        what preflight checks up front."""
+        return _cross({k: axis_ends(p) for k, p in self.params.items() if keys is None or k in keys})
 
     def config_values(self, params: Mapping[str, Scalar]) -> dict[str, Scalar]:
         """The fixed env plus one config's swept values, with their YAML types (W&B's config)."""
@@ -270,6 +279,40 @@ def _check(space: SearchSpace) -> None:
         if space.screen_size() < rf:
             raise ValueError(f"asha: the screen stage has only {space.screen_size()} trial(s); ASHA with "
                              f"reduction_factor {rf:g} needs at least {math.ceil(rf)} to stop any")
+
+
+def _check_secrets(space: SearchSpace) -> None:
+    """No credential in a space (it is copied into space.yaml, the ledger and W&B): neither a secret-named
+    key nor a value shaped like a key, unless the key is in `secrets_allow`. Values are never echoed."""
+    allow = set(space.secrets_allow)
+    for section in ("env", "params"):
+        entries: dict[str, Any] = getattr(space, section)
+        for key, entry in entries.items():
+            if key in allow:
+                continue
+            if is_secret_name(key):
+                raise ValueError(f"{section}: {key} looks like a secret: set it in the environment instead "
+                                 "(a space is copied into space.yaml and the ledger), or list it in secrets_allow")
+            values = [entry] if section == "env" else entry.values if isinstance(entry, (ChoiceParam, GridParam)) else []
+            shapes = [secret_shape(v) for v in values if isinstance(v, str)]
+            shape = next((s for s in shapes if s), None)
+            if shape:
+                raise ValueError(f"{section}.{key}: the value looks like {shape}; keep credentials in the "
+                                 f"environment, or list {key} in secrets_allow if it is not one")
+
+
+def _check_plan_size(space: SearchSpace) -> None:
+    """Refuse, before anything is listed, a stage that would plan more than `search.max_trials` trials."""
+    bound = space.search.max_trials
+    screen = space.screen_size()
+    if screen > bound:
+        where = "params" if space.search.algorithm == "grid" else "search.samples"
+        raise ValueError(f"{where}: the screen stage would plan {screen:,} trials, over search.max_trials "
+                         f"({bound:,}); shrink the space or raise search.max_trials")
+    replicate = space.replicate_top_k * (len(space.seeds) - 1)
+    if replicate > bound:
+        raise ValueError(f"replicate_top_k: the replicate stage would plan {replicate:,} trials, over "
+                         f"search.max_trials ({bound:,})")
 
 
 def _cross(axes: Mapping[str, list[Scalar]]) -> list[dict[str, Scalar]]:

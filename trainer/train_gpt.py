@@ -1003,7 +1003,7 @@ def rans_contexts(shapes: list[tuple[int, int]], roles: list[list[int]], classes
         base += r * c
     ctx = np.concatenate(parts).astype(np.int32)
     steps = -(-len(ctx) // lanes)
-    return np.pad(ctx, (0, steps * lanes - len(ctx)), constant_values=base).reshape(lanes, steps).T, base + 1
+    return np.pad(ctx, (0, steps * lanes - len(ctx)), constant_values=base).reshape(steps, lanes), base + 1
 
 def rans_frequencies(ctx: np.ndarray, sym: np.ndarray, contexts: int) -> np.ndarray:
     """Per context, the symbol counts scaled to sum to 2^RANS_PROB_BITS, every seen symbol >= 1."""
@@ -1066,7 +1066,7 @@ def rans_pack(raw: bytes) -> bytes:
     stream = np.concatenate([s.ravel() for s in sym] + [np.zeros(0, np.uint8)])
     lanes = int(min(RANS_LANES, max(1, len(stream) // 2048)))  # >= 2048 steps: final states are overhead
     ctx, contexts = rans_contexts([s.shape for s in sym], roles, classes, row_cls, col_cls, lanes)
-    grid = np.pad(stream, (0, ctx.size - len(stream)), constant_values=128).reshape(lanes, -1).T
+    grid = np.pad(stream, (0, ctx.size - len(stream)), constant_values=128).reshape(-1, lanes)
     freq = rans_frequencies(ctx, grid, contexts)
     states, words = rans_encode(grid, ctx, freq)
     stripped = serialize_quantized({n: dataclasses.replace(e, data=e.data[:0].clone() if n in names else
@@ -1097,7 +1097,7 @@ def rans_unpack(blob: bytes) -> bytes:
     classes = model[:2 * len(roles)].reshape(-1, 2)
     ctx, contexts = rans_contexts(shapes, roles, classes, row_cls, col_cls, lanes)
     states, words = np.frombuffer(body[at[2]:at[3]], np.uint32), np.frombuffer(body[at[3]:], np.uint16)
-    stream = rans_decode(ctx, freq.view(np.uint16).reshape(contexts, 256), states, words).T.ravel()
+    stream = rans_decode(ctx, freq.view(np.uint16).reshape(contexts, 256), states, words).ravel()
     for n, (r, c), start in zip(names, shapes, np.cumsum([0] + [r * c for r, c in shapes])):
         codes = (stream[start:start + r * c].astype(np.int16) - 128).astype(np.int8).reshape(r, c)
         qsd[n] = dataclasses.replace(qsd[n], data=torch.from_numpy(codes))

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TimeElapsedColumn
 
 from sweeper.candidates import sweep_candidates
@@ -45,7 +46,7 @@ def validation_message(exc: ValidationError) -> str:
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `error: message` as one line on stderr and return the Exit to raise."""
     one_line = " ".join(str(message).split())
-    err_console.print(f"[bold red]error:[/] {one_line}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(one_line)}", highlight=False, soft_wrap=True)  # text, not markup
     return typer.Exit(code)
 
 

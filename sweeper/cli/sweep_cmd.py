@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from sweeper.candidates import sweep_candidates
 from sweeper.cli import app
@@ -142,7 +143,7 @@ def sync(
     sweep_dir = resolve_sweep(sweep, sweeps_root(out))
     runs = find_offline_runs(sweep_dir.wandb_dir)
     if not runs:
-        console.print(f"sweep {sweep_dir.name}: no offline W&B runs in {sweep_dir.wandb_dir}", highlight=False)
+        console.print(escape(f"sweep {sweep_dir.name}: no offline W&B runs in {sweep_dir.wandb_dir}"), highlight=False)
         return
     if not api_key_available(os.environ):
         raise UsageError(f"no W&B API key: set WANDB_API_KEY or run `wandb login`, then `pgolf sync` again "
@@ -150,7 +151,7 @@ def sync(
     outcome = sync_offline_runs(runs, os.environ, timeout)
     if not outcome.ok:
         raise PgolfError(outcome.message)
-    console.print(f"sweep {sweep_dir.name}: {outcome.message}", highlight=False)
+    console.print(escape(f"sweep {sweep_dir.name}: {outcome.message}"), highlight=False)
 
 
 @app.command("demo")
@@ -171,6 +172,6 @@ def demo(
     _conclude(report, f"pgolf sweep {DEMO_SPACE} --resume --name {report.sweep}", False, None)
     best = report_best_config(resolve_sweep(str(report.path), sweeps_root(out)), report.path / "record-candidate")
     reasons = [finding.message for finding in best.verdict.violations][:5]
-    console.print(f"record-candidate report for config {best.config_id}: verdict {best.verdict.verdict}"
-                  + (f" ({'; '.join(reasons)})" if reasons else ""), highlight=False)
-    console.print(f"  {best.html}\n  {best.markdown}", highlight=False)
+    console.print(escape(f"record-candidate report for config {best.config_id}: verdict {best.verdict.verdict}"
+                         + (f" ({'; '.join(reasons)})" if reasons else "")), highlight=False)
+    console.print(escape(f"  {best.html}\n  {best.markdown}"), highlight=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 from sweeper.script.rates import MIN_BAND, Rates
 
 # --- generated: do not edit by hand ---
-TRAINED = {"": 1.0908711, "row-max": 1.2729329, "sigma-clip": 0.9946804, "ternary": 0.7012862}
+TRAINED = {"row-max": 1.2729329, "sigma-clip": 0.9946804, "ternary": 0.9992239}
 AMAX_SIGMAS = 8.0
 FLOOR_SIGMAS = 12.0
 LOO_ERRORS = {
@@ -23,7 +23,7 @@ LOO_ERRORS = {
     "2026-03-20_10L_Int5MLP_MuonWD04_SWA50": ("row-max", -0.1263),
     "2026-03-21_11L_XSA4_EMA_PartialRoPE_LateQAT_1.1248": ("row-max", -0.0179),
     "2026-03-23_LeakyReLU_LegalTTT_ParallelMuon": ("row-max", +0.0389),
-    "2026-03-24_74M_Ternary_UNet_FP8_10L_8192BPE_YaRN_NeoMuon": ("ternary", +0.5790),
+    "2026-03-24_74M_Ternary_UNet_FP8_10L_8192BPE_YaRN_NeoMuon": ("ternary", +0.0007),
     "2026-03-30_ByteJEPA": ("row-max", +0.0387),
     "2026-04-06_SP8192_QK5_LegalTTT_1.0828": ("sigma-clip", -0.0004),
     "2026-04-13_VarLenAttn_PhasingTTT2000": ("sigma-clip", +0.0008),

@@ -47,6 +47,12 @@ class ExportFormat:
     fp8_floats: bool = False  # large non-ternary matrices stored as fp8 (ternary exports' FP_STORAGE=FP8)
     floored_levels: frozenset[int] = frozenset()  # grids (levels) whose row scales have a 1/levels floor
     int8_row_suffixes: tuple[str, ...] = ()  # small tensors routed to an int8-per-row path before passthrough
+    group_size: int = 64  # weights per fp16 scale in ternary exports (`*group_size` hyperparameter)
+    dropped_names: frozenset[str] = frozenset()  # state-dict keys the export pops (e.g. an untied head copy)
+    dropped_parts: tuple[str, ...] = ()  # `if "<part>" in name: continue` in the export: not stored
+
+    def exported(self, name: str) -> bool:
+        return name not in self.dropped_names and not any(part in name for part in self.dropped_parts)
 
     @property
     def family(self) -> str:
@@ -110,7 +116,11 @@ def detect_format(text: str, hp: Any, module: Any = None) -> ExportFormat:
         passthrough_numel=_passthrough_numel(text), matrix_bits=matrix_bits, mlp_bits=mlp_bits,
         embed=_embed_kind(text, hp, matrix_bits, clip.get("embed")), ternary=_is_ternary(text), clip=clip,
         fp8_floats=bool(getattr(hp, "fp_storage", False)) and _is_ternary(text),
-        floored_levels=_floored_levels(text), int8_row_suffixes=_int8_row_suffixes(text, hp))
+        floored_levels=_floored_levels(text), int8_row_suffixes=_int8_row_suffixes(text, hp),
+        group_size=next((int(v) for k, v in vars(type(hp)).items() if k.endswith("group_size") and isinstance(v, int)),
+                        64),
+        dropped_names=frozenset(re.findall(r"\.pop\(\s*[\"']([\w.]+)[\"']", text)),
+        dropped_parts=tuple(sorted(set(re.findall(r"if\s+[\"']([\w.]+)[\"']\s+in\s+name\s*:\s*\n?\s*continue", text)))))
 
 
 def _hp_int(hp: Any, name: str) -> int | None:

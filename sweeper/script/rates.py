@@ -24,13 +24,16 @@ from dataclasses import dataclass, replace
 
 from sweeper.script.format import ExportFormat, TensorKind
 
-SCALE_BYTES = 2  # one fp16 scale per row (per group of 64 for ternary)
+SCALE_BYTES = 2  # one fp16 scale per row (per group of `group_size` weights for ternary)
 TENSOR_OVERHEAD = 120  # torch.save container: name, storage record, meta per stored tensor
 SAMPLE = 1 << 16  # synthetic weights compressed per (kind, compressor)
 CLIP_GRID = (2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 16.0, 20.0, 28.0, 40.0)  # sigmas
-TERNARY_THRESHOLD = 0.8  # |w| / mean|w| below this rounds to 0 (absmean ternary quantisation)
+TERNARY_THRESHOLD = 0.5  # |w| / mean|w| below this rounds to 0 (absmean ternary: round(w / mean|w|))
 DEFAULT_LEVELS = {"brotli": 11, "zstd": 22, "lzma": 9, "zlib": 9}
 MIN_BAND = 0.02
+# A quantiser family without records: trained weights taken to compress like the Gaussian sample
+# (the fitted sigma-clip and ternary factors are 0.995 and 0.999; row-max clips are the exception).
+UNSEEN_FAMILY_FACTOR = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,14 @@ class Census:
 
 @dataclass(frozen=True)
 class Rates:
-    trained: dict[str, float]  # quantiser family ("" = all) -> trained bytes / Gaussian bytes at that format
+    trained: dict[str, float]  # quantiser family -> trained bytes / Gaussian bytes at that format
     amax_sigmas: float
     floor_sigmas: float  # 1 / a trained row's std: where a 1/levels scale floor puts the clip
     residuals: dict[str, float]  # record -> relative model-bytes error under this fit
     counts: dict[str, int]  # family -> records it was fitted on
 
     def factor(self, family: str) -> float:
-        return self.trained.get(family, self.trained[""])
+        return self.trained.get(family, UNSEEN_FAMILY_FACTOR)
 
     def predict(self, census: Census) -> float:
         coded = census.coded_bytes(self.amax_sigmas, self.floor_sigmas)
@@ -75,6 +78,8 @@ def census(fmt: ExportFormat, shapes: dict[str, tuple[tuple[int, ...], str]]) ->
     groups: list[tuple[int, TensorKind]] = []
     raw = 0
     for name, (shape, dtype) in shapes.items():
+        if not fmt.exported(name):
+            continue
         kind = fmt.kind_of(name, shape, dtype)
         numel = math.prod(shape)
         raw += TENSOR_OVERHEAD * math.prod(shape[:-2])  # banked (3-D) weights are exported per layer
@@ -82,7 +87,7 @@ def census(fmt: ExportFormat, shapes: dict[str, tuple[tuple[int, ...], str]]) ->
         if kind.kind == "int":
             raw += SCALE_BYTES * (numel // shape[-1])
         elif kind.kind == "ternary":
-            raw += SCALE_BYTES * max(1, numel // 64)
+            raw += SCALE_BYTES * max(1, numel // fmt.group_size)
     return Census(groups=tuple(groups), raw_bytes=raw, compressor=fmt.compressor, level=fmt.level, family=fmt.family)
 
 
@@ -147,7 +152,6 @@ def fit(samples: Sequence[Sample]) -> Rates:
     counts = {family: sum(1 for s in samples if s[1].family == family) for family in families}
     for amax, floor in ((a, f) for a in CLIP_GRID[:10] for f in CLIP_GRID if f >= a):
         trained = {family: _factor([s for s in samples if s[1].family == family], amax, floor) for family in families}
-        trained[""] = _factor(samples, amax, floor)
         rates = Rates(trained=trained, amax_sigmas=amax, floor_sigmas=floor, residuals={}, counts=counts)
         residuals = {name: rates.predict(c) / measured - 1 for name, c, measured in samples}
         err = sum(r * r for r in residuals.values())

@@ -239,6 +239,8 @@ class _Evaluator:
             if isinstance(target, _SiblingFile):
                 return target.read(binary=func.attr == "read_bytes" or "b" in target.mode)
             raise _Unsafe(func.attr)
+        if isinstance(func, ast.Name) and func.id == "compile" and args:
+            return args[0]  # exec(compile(source, name, "exec")): the source is what is run
         if isinstance(func, ast.Name) and func.id in {"open", "Path"} and args:
             return _SiblingFile(self.path, str(args[0]), str(args[1]) if len(args) > 1 else kwargs.get("mode", "r"))
         fn: Callable[..., Any] = self.eval(func)

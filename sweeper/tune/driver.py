@@ -22,11 +22,15 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.text import Text
 
 from sweeper.candidates import Candidate, gpu_hours, rank_candidates
@@ -39,8 +43,9 @@ from sweeper.records.schema import SignificancePolicy
 from sweeper.space import PreflightMode, SearchSpace, parse_space
 from sweeper.space_params import ChoiceParam, IntParam, LogUniformParam, UniformParam
 from sweeper.space_yaml import read_space_text
-from sweeper.sweepdir import SweepDir, resolve_sweep, unused_sweep_dir
+from sweeper.sweepdir import SweepDir, SweepLock, claim_sweep_dir, resolve_sweep, sweep_name_problem
 from sweeper.tune.attempt import LOCK_FILE, Job, TrialContext, attempt_id, read_outcome
+from sweeper.tune.proctree import reap_recorded
 from sweeper.tune.progress import ProgressCallback
 from sweeper.tune.recording import AttemptRecorder, LedgerCallback
 from sweeper.tune.session import ray_session
@@ -108,8 +113,12 @@ class Driver:
                           "runs fall back to offline if W&B refuses them; `pgolf sync` uploads them later",
                           highlight=False)
         self.recorder = AttemptRecorder(self.ledger, self.context)
-        for stale in sweep.trials_dir.glob(f"*/{LOCK_FILE}"):  # trials die with their driver
-            stale.unlink(missing_ok=True)
+        # This driver holds the sweep's lock, so an earlier driver is dead. Its trials' locks go first (a
+        # trial still dying then records no outcome), then what is left of their trainers, which may be
+        # ranks in their own sessions (this node; a relaunch on another node reaps there).
+        for trial_dir in sweep.trials_dir.glob("*/"):
+            (trial_dir / LOCK_FILE).unlink(missing_ok=True)
+            reap_recorded(trial_dir)
 
     def __enter__(self) -> Self:
         return self
@@ -271,14 +280,14 @@ def open_sweep(space: SearchSpace, root: Path, name: str | None, resume: bool,
     `space` must be resolved (absolute paths); a resumed sweep keeps the space it started with."""
     if not resume:
         space.check_paths()
-        sweep = unused_sweep_dir(root, name or space.name).create()
+        sweep = claim_sweep_dir(root, name or space.name).create()
         sweep.space_yaml.write_text(space.to_yaml())
         return sweep, space
     sweep = resolve_sweep(name or space.name, root)
     stored = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     if stored != space:
-        console.print(f"[yellow]note:[/] space {space.name} changed since sweep {sweep.name} started; "
-                      f"resuming with the stored {sweep.space_yaml}", highlight=False)
+        console.print("[yellow]note:[/] " + escape(f"space {space.name} changed since sweep {sweep.name} started; "
+                                                   f"resuming with the stored {sweep.space_yaml}"), highlight=False)
     stored.check_paths()
     return sweep, stored
 
@@ -289,12 +298,33 @@ def run_sweep(space: SearchSpace, root: Path, *, name: str | None = None, addres
     """`pgolf sweep`: run (or resume) a sweep of a resolved space end to end; `preflight` overrides
     the space's mode for this run (space.yaml keeps the space's own)."""
     console = console or Console()
+    problem = None if name is None else sweep_name_problem(name)
+    if problem:  # before Ray starts or anything is written
+        raise UsageError(f"--name {problem}")
     sweep, space = open_sweep(space, root, name, resume, console)
     if preflight is not None:
         space = space.model_copy(update={"preflight": preflight})
-    _starting(console, sweep)
-    with ray_session(address), Driver(sweep, space, console) as driver:
+    with _set_up(sweep, space, console, address, created=not resume) as driver:
         return driver.run()
+
+
+@contextmanager
+def _set_up(sweep: SweepDir, space: SearchSpace, console: Console, address: str | None,
+            created: bool) -> Iterator[Driver]:
+    """The sweep's one-driver lock, then the starting line, Ray and a Driver; a new sweep that fails
+    before its Driver exists (no Ray cluster at `address`, unreadable data) leaves no folder behind
+    (the next try keeps its name)."""
+    try:
+        with SweepLock(sweep):
+            _starting(console, sweep)
+            with ray_session(address):
+                driver = Driver(sweep, space, console)
+                created = False
+                with driver:
+                    yield driver
+    finally:
+        if created:
+            shutil.rmtree(sweep.path, ignore_errors=True)
 
 
 def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, address: str | None = None,
@@ -310,8 +340,7 @@ def add_seeds(sweep_ref: str | None, root: Path, config_id: str, n: int, *, addr
         raise UsageError(f"--config {config_id}: no such config in sweep {sweep.name} (configs: {known})")
     space = parse_space(read_space_text(sweep.space_yaml), source=str(sweep.space_yaml))
     space.check_paths()
-    _starting(console, sweep)
-    with ray_session(address), Driver(sweep, space, console) as driver:
+    with _set_up(sweep, space, console, address, created=False) as driver:
         return driver.report(complete=driver.add_seeds(config, n))
 
 

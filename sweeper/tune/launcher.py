@@ -4,7 +4,8 @@ The trainer is an unmodified Parameter Golf script, so it is started exactly as 
 (torchrun, env vars) rather than through Ray Train (whose process group clashes with the script's
 own `init_process_group`). A pump thread copies its merged stdout/stderr into `trial.log` and a
 queue, so a slow consumer never blocks the trainer behind a full pipe. `stop()` ends the whole
-process group (torchrun and every rank): SIGTERM, then SIGKILL after a grace period.
+process tree (torchrun and every rank, whatever its session; see `proctree`): SIGTERM, then SIGKILL
+after a grace period. The tree is recorded in `<work_dir>/processes.json` while it runs.
 """
 
 from __future__ import annotations
@@ -18,12 +19,22 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from sweeper.secrets import Redactor, without_secrets
+from sweeper.tune.proctree import (
+    MARK_ENV,
+    RECORD_FILE,
+    TreeRecord,
+    descendants,
+    identify,
+    kill_marked,
+    write_record,
+)
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 _EOF = None
@@ -43,6 +54,7 @@ class LaunchSpec(BaseModel):
     work_dir: Path  # the trainer's CWD and OUTPUT_DIR
     log_path: Path  # raw merged output (`trial.log`)
     visible_devices: list[str] = []  # GPU ids this trial owns; empty = no GPU at all
+    secrets_allow: list[str] = []  # env names that only look secret (the space's `secrets_allow`)
 
 
 def trainer_command(spec: LaunchSpec) -> list[str]:
@@ -56,7 +68,7 @@ def trainer_env(spec: LaunchSpec, inherited: Mapping[str, str]) -> dict[str, str
     `CUDA_VISIBLE_DEVICES=""` for a 0-GPU trial: since Ray 2.60 a worker without GPUs no longer
     gets it, and an unset value would expose every GPU on the node.
     """
-    env = without_secrets(inherited)
+    env = without_secrets(inherited, spec.secrets_allow)
     env.update(spec.env)
     env["CUDA_VISIBLE_DEVICES"] = ",".join(spec.visible_devices)
     env["PYTHONUNBUFFERED"] = "1"  # stream lines as they are printed
@@ -87,14 +99,19 @@ class TrainerProcess:
         self.ended: float | None = None
         self._stopped_code: int | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
-        self._redact = Redactor.from_env(base)
+        self._redact = Redactor.from_env(base, spec.secrets_allow)
+        self.mark = uuid.uuid4().hex  # every process of this trainer carries it (see proctree)
+        self._record = TreeRecord(mark=self.mark)
+        self._exited = threading.Event()
         self._proc = subprocess.Popen(
-            trainer_command(spec), cwd=spec.work_dir, env=trainer_env(spec, base),
+            trainer_command(spec), cwd=spec.work_dir, env={**trainer_env(spec, base), MARK_ENV: self.mark},
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent(),  # noqa: PLW1509 - one syscall, see above
         )
+        self._note_tree()
         self._pump = threading.Thread(target=self._copy_output, name="trainer-pump", daemon=True)
         self._pump.start()
+        threading.Thread(target=self._watch_tree, name="trainer-tree", daemon=True).start()
 
     @property
     def pid(self) -> int:
@@ -109,7 +126,26 @@ class TrainerProcess:
                 self._lines.put(line)
         self._proc.wait()
         self.ended = time.monotonic()
+        self._exited.set()
         self._lines.put(_EOF)
+
+    def _note_tree(self) -> None:
+        """Add the tree's new processes to `processes.json` (for a resumed driver to reap)."""
+        known = {p.pid for p in self._record.processes}
+        new = [r for pid in [self._proc.pid, *descendants(self._proc.pid)] if pid not in known
+               and (r := identify(pid)) is not None]
+        if new:
+            self._record = self._record.model_copy(update={"processes": [*self._record.processes, *new]})
+            write_record(self.spec.work_dir / RECORD_FILE, self._record)
+
+    def _watch_tree(self, every_s: float = 1.0) -> None:
+        """Record the tree while torchrun runs; once it has exited, whatever of the trainer is left (a
+        helper or rank holding the output pipe open, so the output never ends) is killed."""
+        while not self._exited.wait(every_s):
+            if self._proc.poll() is None:
+                self._note_tree()
+            else:
+                kill_marked(self.mark, grace_s=2.0)
 
     def next_line(self, timeout: float) -> str | None:
         """The next output line; None at end of output. Raises `queue.Empty` after `timeout` s."""
@@ -124,27 +160,17 @@ class TrainerProcess:
         return (self.ended or time.monotonic()) - self.started
 
     def stop(self, grace_s: float = 5.0) -> int:
-        """End the process group (SIGTERM, then SIGKILL after `grace_s`); return the exit code.
+        """End the whole tree (SIGTERM, then SIGKILL after `grace_s`); return torchrun's exit code.
 
-        Idempotent: once stopped, the group is never signalled again (its id could be reused)."""
+        Idempotent: once stopped, nothing is signalled again (a pid could be reused). Processes are
+        found by their mark, so ranks in their own sessions and re-parented orphans die too."""
         if self._stopped_code is not None:
             return self._stopped_code
-        if self._proc.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-        self._signal(signal.SIGKILL)  # ranks that ignored SIGTERM, or outlived torchrun
+        tree = [] if self._proc.poll() is not None else [self._proc.pid, *descendants(self._proc.pid)]
+        kill_marked(self.mark, tree, grace_s)  # ranks that ignored SIGTERM, or outlived torchrun
         self._stopped_code = self._proc.wait()
         self._pump.join(timeout=grace_s)
         return self._stopped_code
-
-    def _signal(self, sig: signal.Signals) -> None:
-        try:
-            os.killpg(self._proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def describe_exit(code: int, output: list[str]) -> str:

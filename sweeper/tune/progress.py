@@ -84,8 +84,8 @@ def progress_table(rows: Sequence[AttemptRow], title: str) -> Table:
         done = scores(config_rows)
         sizes = [r.artifact_bytes for r in config_rows if r.status == "finished" and r.artifact_bytes is not None]
         states = Counter(r.status for r in config_rows)
-        table.add_row(
-            config_id, Text(_params_text(config_rows[0].params)), str(len(done)),
+        table.add_row(  # user text as Text: a param value like `[/]` is never read as markup
+            Text(config_id), Text(_params_text(config_rows[0].params)), str(len(done)),
             f"{min(done):.4f}" if done else "-", f"{statistics.fmean(done):.4f}" if done else "-",
             f"{max(sizes):,}" if sizes else "-",
             " ".join(f"{n}{MARK[s]}" for s, n in sorted(states.items(), key=lambda kv: STATUS_ORDER.index(kv[0])))

@@ -26,12 +26,15 @@ class AttemptRecorder:
     def __init__(self, ledger: Ledger, context: TrialContext) -> None:
         self.ledger = ledger
         self.context = context
-        self._redact = Redactor.from_env(os.environ)
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks into tuner.pkl (for Tuner.restore, which pgolf does not use):
-        # the open SQLite connection stays behind.
+        # the open SQLite connection stays behind. No secret is held, so none is pickled.
         return {**self.__dict__, "ledger": None}
+
+    def _redact(self, text: str) -> str:
+        """Mask the environment's secrets (read now: a Redactor is never kept, it would be pickled)."""
+        return Redactor.from_env(os.environ, self.context.space.secrets_allow)(text)
 
     def base_row(self, job: Job) -> AttemptRow:
         """The row as the driver knows it before the trial ends (keeps retries and start time)."""

@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sweeper.errors import UsageError
+
 RAY_ENV = {  # defaults for the Ray processes this driver starts (an explicit env var wins)
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "1",  # 0-GPU workers get CUDA_VISIBLE_DEVICES=""
@@ -40,8 +42,13 @@ def ray_session(address: str | None) -> Iterator[None]:
     target = address or os.environ.get("RAY_ADDRESS") or None
     if target is None:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local cluster; silences the warning
-    ray.init(address=target, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-             configure_logging=True)
+    try:
+        ray.init(address=target, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+                 configure_logging=True)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(f"--address {target}: cannot join a Ray cluster there ({reason[:200]}); start one with "
+                         "`ray start --head`, or leave --address out for a local Ray") from None
     try:
         yield
     finally:

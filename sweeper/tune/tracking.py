@@ -5,6 +5,9 @@ The mode follows `sweeper.wandb_env.resolve_mode` (online when an API key is ava
 fails anyway (no key after all, no network), the attempt falls back to offline rather than stall
 the sweep; `pgolf sync` uploads offline runs later.
 
+One run per attempt: its id is chosen once and kept in `trials/<attempt_id>/wandb_run_id`, so a
+relaunch after a killed driver continues it (online, `resume="allow"`) or replaces its local files.
+
 Run layout (the contract dashboards read; docs/ARCHITECTURE.md lists it too):
   id = <attempt_id>-<6 hex>, name = <sweep>/<config_id>-s<seed>
   group = <sweep>/<config_id> (one config in two sweeps never averages together),
@@ -28,14 +31,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from sweeper.secrets import Redactor, without_secrets
+from sweeper.secrets import Redactor, is_secret
 from sweeper.wandb_env import QUIET_ENV, Mode, quiet_wandb
+from sweeper.wandb_offline import find_offline_runs
 
 
 class RunIdentity(BaseModel):
@@ -72,6 +76,9 @@ class TrialTracker:
             return
         quiet_wandb()
         directory.mkdir(parents=True, exist_ok=True)
+        for earlier in find_offline_runs(directory / "wandb"):  # a relaunched attempt replaces its local run
+            if earlier.name.endswith(f"-{identity.run_id}"):
+                shutil.rmtree(earlier, ignore_errors=True)
         try:
             self._run = self._init(mode, directory)
         except Exception:
@@ -86,7 +93,8 @@ class TrialTracker:
         ident = self.identity
         run = wandb.init(project=ident.project, entity=ident.entity, dir=str(directory), id=ident.run_id,
                          group=ident.group, job_type=ident.job_type, name=ident.name, tags=ident.tags,
-                         config=ident.config, settings=_settings(mode), reinit="finish_previous")
+                         config=ident.config, settings=_settings(mode), reinit="finish_previous",
+                         resume="allow" if mode == "online" else None)  # online: continue a killed attempt's run
         run.define_metric("step")
         run.define_metric("*", step_metric="step")
         return run
@@ -159,7 +167,10 @@ def sync_offline_runs(run_dirs: Sequence[Path], env: Mapping[str, str], timeout_
     return SyncOutcome(ok=True, synced=len(run_dirs), message=f"synced {len(run_dirs)} run(s)")
 
 
-def scrubbed_config(config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A W&B/ledger-safe copy: no secret-named keys, no secret values (from `env`, default os.environ)."""
-    scrubbed = Redactor.from_env(os.environ if env is None else env).scrub(dict(config))
-    return without_secrets(scrubbed)
+def scrubbed_config(config: Mapping[str, Any], env: Mapping[str, str] | None = None,
+                    allow: Collection[str] = ()) -> dict[str, Any]:
+    """A W&B-safe copy: no secret-named or key-shaped entries, no secret values of `env` (default
+    os.environ) anywhere; `allow` is the space's `secrets_allow`."""
+    redact = Redactor.from_env(os.environ if env is None else env, allow)
+    return {k: redact.scrub(v) for k, v in config.items()
+            if k in allow or not is_secret(k, v if isinstance(v, str) else "", allow)}

@@ -43,9 +43,11 @@ from sweeper.tune.attempt import (
     read_outcome,
 )
 from sweeper.tune.launcher import LaunchSpec, TrainerProcess, describe_exit
+from sweeper.tune.proctree import reap_recorded
 from sweeper.tune.tracking import RunIdentity, TrialTracker, scrubbed_config
 
 POLL_S = 1.0  # how often a waiting step() re-checks the trial deadline
+RUN_ID_FILE = "wandb_run_id"  # the attempt's W&B run id, kept across relaunches
 
 
 class TrainerTrial(tune.Trainable):
@@ -85,7 +87,9 @@ class TrainerTrial(tune.Trainable):
                "PGOLF_ATTEMPT_ID": self.attempt_id, "PGOLF_NODE_ID": self._node_id()}
         gpus = [str(i) for i in self._gpu_ids()] if space.resources.gpus > 0 else []
         spec = LaunchSpec(script=space.script, nproc_per_node=space.nproc, env=env, work_dir=self.trial_dir,
-                          log_path=self.trial_dir / "trial.log", visible_devices=gpus)
+                          log_path=self.trial_dir / "trial.log", visible_devices=gpus,
+                          secrets_allow=space.secrets_allow)
+        reap_recorded(self.trial_dir)  # an earlier launch of this attempt whose driver died (any node)
         self.process = TrainerProcess(spec)  # first, so W&B start-up overlaps the trainer's imports
         self.deadline = time.monotonic() + space.limits.trial_timeout_s
         self.tracker = TrialTracker(self._identity(), self.context.wandb_mode, self.context.sweep_dir)
@@ -116,10 +120,16 @@ class TrainerTrial(tune.Trainable):
         self.owns_lock = True
         return True
 
+    def _lock_is_ours(self) -> bool:
+        try:
+            return (self.trial_dir / LOCK_FILE).read_text() == self.trial_id
+        except OSError:
+            return False
+
     def _release(self) -> None:
-        if self.owns_lock:
+        if self.owns_lock and self._lock_is_ours():  # a newer driver's trial may hold it now
             (self.trial_dir / LOCK_FILE).unlink(missing_ok=True)
-            self.owns_lock = False
+        self.owns_lock = False
 
     def _twin_outcome(self) -> dict[str, Any]:
         """Report what the twin trial running this very attempt ends with (nothing runs twice)."""
@@ -188,8 +198,12 @@ class TrainerTrial(tune.Trainable):
         return self._record(outcome)
 
     def _record(self, outcome: TrialOutcome) -> dict[str, Any]:
-        """Persist the terminal outcome (atomically) before reporting it."""
+        """Persist the terminal outcome (atomically) before reporting it; not when a newer driver has taken
+        the attempt over (it removed our lock): our trainer was reaped, which is not the attempt's result."""
         self.outcome = outcome
+        if self.owns_lock and not self._lock_is_ours():
+            self.owns_lock = False
+            return outcome_metrics(outcome)
         self.trial_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.trial_dir / (OUTCOME_FILE + ".tmp")
         tmp.write_text(outcome.model_dump_json(indent=2))
@@ -229,11 +243,21 @@ class TrainerTrial(tune.Trainable):
         if self.preflight_warning:
             config["preflight_warning"] = self.preflight_warning
         return RunIdentity(
-            run_id=f"{self.attempt_id}-{uuid.uuid4().hex[:6]}", project=space.wandb.project,
+            run_id=self._run_id(), project=space.wandb.project,
             entity=space.wandb.entity, group=f"{ctx.sweep}/{self.config_id}", job_type=job.stage,
             name=f"{ctx.sweep}/{self.config_id}-s{job.seed}",
             tags=[f"sweep:{ctx.sweep}", f"seed:{job.seed}", f"stage:{job.stage}"],
-            config=scrubbed_config(config))
+            config=scrubbed_config(config, allow=space.secrets_allow))
+
+    def _run_id(self) -> str:
+        """The attempt's W&B run id: chosen at its first launch, kept in the trial dir for relaunches."""
+        path = self.trial_dir / RUN_ID_FILE
+        try:
+            return path.read_text().strip()
+        except OSError:
+            run_id = f"{self.attempt_id}-{uuid.uuid4().hex[:6]}"
+            path.write_text(run_id)
+            return run_id
 
     @staticmethod
     def _summary(outcome: TrialOutcome) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 
 from sweeper.errors import LedgerError
 from sweeper.ledger import MIGRATIONS, AttemptRow, Ledger, SweepRow
-from sweeper.sweepdir import SweepDir, latest_sweep, list_sweeps, resolve_sweep, sweeps_root, unused_sweep_dir
+from sweeper.sweepdir import SweepDir, claim_sweep_dir, latest_sweep, list_sweeps, resolve_sweep, sweeps_root
 from tests.paths import REPO
 
 
@@ -181,8 +181,9 @@ def test_sweep_dir_layout_and_unused_names(tmp_path: Path) -> None:
     sweep = SweepDir(tmp_path / "demo").create()
     assert sweep.trial_log("a1") == tmp_path / "demo/trials/a1/trial.log"
     assert sweep.wandb_dir.is_dir() and sweep.tune_dir.is_dir()
-    assert unused_sweep_dir(tmp_path, "demo").name == "demo-2"
-    assert unused_sweep_dir(tmp_path, "fresh").name == "fresh"
+    assert claim_sweep_dir(tmp_path, "demo").name == "demo-2"
+    assert claim_sweep_dir(tmp_path, "demo").name == "demo-3"  # demo-2 was just claimed (created)
+    assert claim_sweep_dir(tmp_path, "fresh").name == "fresh" and (tmp_path / "fresh").is_dir()
 
 
 # ---------------------------------------------------------------- reads never write; damage is one line
@@ -261,3 +262,24 @@ def test_a_read_never_migrates_an_older_ledger(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="the ledger is empty"):
         Ledger(path, create=False)
     assert _files(tmp_path) == before
+
+
+def test_a_read_only_open_reads_an_older_schema_without_writing_the_file(tmp_path: Path) -> None:
+    """A ledger written by an older pgolf (schema version 1) stays readable by read commands such as
+    `candidates`; the upgrade happens in a private in-memory copy, so the file is byte-identical after."""
+    import sqlite3
+
+    from sweeper.ledger import MIGRATIONS
+
+    path = tmp_path / "ledger.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO sweeps (name, created_at, space_yaml) VALUES ('old', 1.0, 'name: old')")
+    db.close()
+    before = path.read_bytes()
+    with Ledger(path, create=False) as ledger:
+        assert [s.name for s in ledger.sweeps()] == ["old"]
+        assert ledger.attempts() == []
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.sqlite"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import lzma
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,15 @@ def test_a_stub_of_a_script_is_sized_like_its_source(tmp_path: Path) -> None:
     assert (packed.model_params, packed.model_bytes, packed.quant_format) == (plain.model_params, plain.model_bytes,
                                                                              plain.quant_format)
     assert packed.code_bytes == stub.stat().st_size < plain.code_bytes
+
+
+def test_a_zlib_stub_compiled_before_exec_is_decoded(tmp_path: Path) -> None:
+    payload = base64.b64encode(zlib.compress(BASELINE.read_bytes())).decode()
+    stub = tmp_path / "train_gpt.py"
+    stub.write_text(f'import zlib, base64\nexec(compile(zlib.decompress(base64.b64decode("{payload}")).decode(), '
+                    f'"train_gpt.py", "exec"))\n')
+    source = read_source(stub)
+    assert source.decoded_stub and source.text == BASELINE.read_text()
 
 
 def test_a_stub_that_execs_a_sibling_file_is_sized_like_it(tmp_path: Path) -> None:

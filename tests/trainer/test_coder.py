@@ -64,7 +64,7 @@ CASES = {
     "one_row": lambda: {"a.weight": entry(random_codes(1, 5000, 15, 6))},
     "one_column": lambda: {"a.weight": entry(random_codes(700, 1, 15, 7))},
     "no_codes": lambda: {"x": S.QuantEntry("fp16", torch.ones(3, dtype=torch.float16), None, torch.float32)},
-    "empty": lambda: {},
+    "empty": dict,
 }
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.tune.spaces import FAKE_WANDB_KEY
+from tests.tune.spaces import SECRET_ENV
 
 # Before Ray or W&B is imported anywhere in this session.
 CI_ENV = {
@@ -34,11 +34,10 @@ def ray_local() -> Iterator[None]:
     import ray
 
     temp_dir = tempfile.mkdtemp(prefix="pgray-", dir="/tmp")
-    # Every Ray worker (trial actor) holds a fake W&B key, as on a real cluster; tests check that it
-    # reaches neither the trainer nor anything recorded.
+    # Every Ray worker (trial actor) holds a fake W&B key and other secrets, as on a real cluster; tests
+    # check that they reach neither the trainer nor anything recorded.
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-             object_store_memory=200 << 20, _temp_dir=temp_dir,
-             runtime_env={"env_vars": {"WANDB_API_KEY": FAKE_WANDB_KEY}})
+             object_store_memory=200 << 20, _temp_dir=temp_dir, runtime_env={"env_vars": SECRET_ENV})
     yield
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)

@@ -4,7 +4,10 @@ Configured by env, like the real script (swept params are env vars too):
   STANDIN_LOG    the log to replay verbatim (required)
   STANDIN_SLEEP  seconds to sleep after every printed line (default 0)
   STANDIN_FAULT  `exit:N` exit with code N after the replay, `nan:STEP` print `train_loss:nan` from
-                 step STEP on, `hang:S` sleep S seconds after the replay (to hit the trial timeout)
+                 step STEP on, `hang:S` sleep S seconds after the replay (to hit the trial timeout),
+                 `orphan:S` first start a helper that ignores SIGTERM and sleeps S seconds in its own
+                 session (like a torchrun rank), writing its pid to $OUTPUT_DIR/orphan.pid
+  STANDIN_ECHO   comma-separated env names whose values rank 0 prints first (`echo NAME=value`)
 A replayed line `standin:sleep:S` is not printed: the stand-in sleeps S seconds there instead.
 It honours OUTPUT_DIR and SEED: each launch appends one JSON line to $OUTPUT_DIR/standin.jsonl
 (seed, CUDA_VISIBLE_DEVICES, PGOLF_NODE_ID, ranks, pid, env names) before printing, and writes a fake
@@ -14,6 +17,7 @@ artifact `final_model.int8.ptz`. Only rank 0 prints, as in the real script.
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +38,12 @@ def main() -> int:
     if rank != 0:
         return 0
     fault, _, value = os.environ.get("STANDIN_FAULT", "").partition(":")
+    if fault == "orphan":
+        code = f"import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep({float(value)})"
+        helper = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+        (out / "orphan.pid").write_text(str(helper.pid))
+    for name in filter(None, os.environ.get("STANDIN_ECHO", "").split(",")):
+        print(f"echo {name}={os.environ.get(name)}", flush=True)
     sleep = float(os.environ.get("STANDIN_SLEEP", "0"))
     for line in Path(os.environ["STANDIN_LOG"]).read_text(errors="replace").splitlines():
         if line.startswith("standin:sleep:"):

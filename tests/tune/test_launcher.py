@@ -1,15 +1,18 @@
-"""The torchrun launcher: argv, env (no secrets, only owned GPUs), streaming, and process-group kill."""
+"""The torchrun launcher: argv, env (no secrets, only owned GPUs), streaming, and whole-tree kill."""
 
 from __future__ import annotations
 
 import os
 import queue
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 from sweeper.tune.launcher import LaunchSpec, TrainerProcess, describe_exit, trainer_command, trainer_env
-from tests.tune.processes import alive
+from sweeper.tune.proctree import RECORD_FILE, TreeRecord, identify, reap_recorded
+from tests.tune.processes import alive, parent
 
 SECRET = "wandb-key-0123456789abcdef"
 
@@ -118,3 +121,96 @@ def test_a_failed_trainer_is_described_by_its_rank_exit_code_and_last_line() -> 
     killed = ["step:5/10 train_loss:3.2", "", torchrun_line]
     assert describe_exit(1, killed) == "exit code -9 (rank 3): step:5/10 train_loss:3.2"
     assert describe_exit(2, []) == "exit code 2: no output"
+
+
+# A rank-like helper in its own POSIX session that ignores SIGTERM (torchrun starts ranks with setsid).
+ORPHAN_SCRIPT = (
+    "import signal, subprocess, sys, time\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)'], start_new_session=True)\n"
+    "print('child', child.pid, flush=True)\n"
+    "time.sleep(300)\n"
+)
+
+
+def _child_pid(process: TrainerProcess) -> int:
+    line = process.next_line(timeout=120)
+    while line is not None and not line.startswith("child "):
+        line = process.next_line(timeout=120)
+    assert line is not None
+    return int(line.split()[1])
+
+
+def _wait_gone(pid: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def test_stop_kills_a_rank_in_its_own_session(tmp_path: Path) -> None:
+    process = TrainerProcess(_spec(tmp_path, ORPHAN_SCRIPT))
+    child = _child_pid(process)
+    try:
+        assert os.getsid(child) == child  # not in torchrun's session or process group
+        process.stop(grace_s=0.5)
+        assert _wait_gone(child)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_dead_launchers_ranks_are_reaped_from_the_recorded_tree(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, ORPHAN_SCRIPT)
+    process = TrainerProcess(spec)
+    child = _child_pid(process)
+    try:
+        record_path = spec.work_dir / RECORD_FILE
+        deadline = time.monotonic() + 30
+        while child not in _recorded(record_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert child in _recorded(record_path)
+        os.kill(process.pid, signal.SIGKILL)  # torchrun dies hard, as with a killed driver: no cleanup
+        assert process.returncode() is not None or process._proc.wait(timeout=30) is not None
+        assert alive(child) and parent(child) != process.pid  # orphaned, still running
+        assert reap_recorded(spec.work_dir, grace_s=0.5) >= 1
+        assert _wait_gone(child)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)
+        process.stop(grace_s=0.5)
+
+
+def test_a_recorded_pid_now_used_by_another_process_is_never_killed(tmp_path: Path) -> None:
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        real = identify(bystander.pid)
+        assert real is not None
+        recycled = real.model_copy(update={"start_ticks": real.start_ticks + 1})  # same pid, another process
+        (tmp_path / RECORD_FILE).write_text(TreeRecord(mark="gone", processes=[recycled]).model_dump_json())
+        assert reap_recorded(tmp_path, grace_s=0.1) == 0
+        assert alive(bystander.pid)
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def _recorded(path: Path) -> set[int]:
+    try:
+        return {p.pid for p in TreeRecord.model_validate_json(path.read_text()).processes}
+    except (OSError, ValueError):
+        return set()
+
+
+def test_output_ends_when_the_trainer_exits_even_if_a_helper_holds_the_pipe(tmp_path: Path) -> None:
+    script = ("import subprocess, sys\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'], start_new_session=True)\n"
+              "print('child', child.pid, flush=True)\n")
+    process = TrainerProcess(_spec(tmp_path, script))
+    child = _child_pid(process)
+    try:
+        _drain(process, timeout=60)  # raises queue.Empty if the output never ends
+        assert process.stop() == 0 and _wait_gone(child)
+    finally:
+        if alive(child):
+            os.kill(child, signal.SIGKILL)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
+import functools
 import glob
 import importlib
 import io
@@ -48,6 +50,11 @@ except ImportError:
 # -----------------------------------------------------------------------------------------------
 # One frozen, typed object; field NAME is read from env var NAME.upper(). The defaults are the record's
 # config (stack-spec 10); bad values fail before any work, naming the variable.
+
+# Rank 0's export on a slow host while the others wait in a collective: GPTQ, 3 codecs, then at most
+# PRUNE_MAX_PROBES single-codec pruning probes, ~3 min each on one slow core (bench/quantize_bench.py).
+PRUNE_MAX_PROBES = 8
+EXPORT_BUDGET_S = (2 + 3 + PRUNE_MAX_PROBES) * 180.0
 
 class ConfigError(ValueError):
     """A configuration value a user can fix; the message names the environment variable."""
@@ -124,13 +131,17 @@ class Hyperparameters:
     adam_eps: float = _bounded(1e-8, 0.0)
     grad_clip_norm: float = _bounded(0.3, 0.0)  # 0: no clipping
     ema_decay: float = _bounded(0.997, 0.0, 1.0)  # EMA of the weights, used for export (0: off)
-    late_qat_threshold: float = _bounded(0.5, 0.0, 1.0)  # int5 fake-quant once LR scale < this (0: off)
+    late_qat_threshold: float = _bounded(0.5, 0.0, 1.0)  # export-grid fake-quant once LR scale < this (0: off)
+    qat_mode: str = _one_of("late", "always")  # always: STE fake-quant from step 0 (PR128), threshold ignored
     # Export (stack-spec 5): int5 GPTQ on GPTQ_CALIB_BATCHES training batches read inside the cap's reserve.
-    quant: str = _one_of("int5_gptq", "int8")  # baseline: int8
+    # intN: attention/MLP matrices at N bits per row (PR128: int6), GPTQ with _gptq; int8: baseline, all int8.
+    quant: str = _one_of("int5_gptq", "int5", "int6", "int6_gptq", "int8")
+    fp16_embed: bool = False  # tok_emb stored fp16, not int8 (PR128: the tied head is sensitive)
     compressor: str = _one_of("auto", "zstd", "lzma", "brotli", "zlib", "rans")  # auto: smallest but zlib
     gptq_reserve_ms: float = _bounded(14_000.0, 0.0)  # R0329 reserved 14 s and used 6.8 s on 8xH100
     gptq_calib_batches: int = _bounded(64, 1)
-    prune_to_fit: bool = True  # over 16,000,000 bytes: zero the cheapest int5 +-1 codes until it fits
+    prune_to_fit: bool = True  # over 16,000,000 bytes: zero the cheapest low-bit +-1 codes until it fits
+    dist_timeout_s: float = _bounded(2 * EXPORT_BUDGET_S, 60.0)  # every collective, incl. waiting on export
     # Final evaluation (stack-spec 6): one scoring pass, the reported score.
     eval_stride: int = _bounded(64, 0)  # sliding-window stride; 0: TRAIN_SEQ_LEN, plain sequences
     eval_batch_seqs: int = _bounded(32, 1)  # windows per forward on each rank
@@ -142,7 +153,7 @@ class Hyperparameters:
     ttt_chunk_tokens: int = _bounded(131_072, 1)
     ttt_last_blocks: int = _bounded(2, 0)  # these blocks and every norm/scale parameter train
     ttt_batch_seqs: int = _bounded(32, 1)  # training sequences per rank and step
-    ttt_grad_clip: float = _bounded(1.0, 0.0)
+    ttt_grad_clip: float = _bounded(1.0, 0.0)  # 0: no clipping
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Hyperparameters:
@@ -169,7 +180,7 @@ class Hyperparameters:
               f"8*TRAIN_SEQ_LEN={eight_seqs}")),
             (self.val_batch_size >= eight_seqs,
              f"VAL_BATCH_SIZE={self.val_batch_size} must be at least 8*TRAIN_SEQ_LEN={eight_seqs}"),
-            (self.quant != "int5_gptq" or not 0 < self.max_wallclock_seconds <= self.gptq_reserve_ms / 1000,
+            (not self.uses_gptq or not 0 < self.max_wallclock_seconds <= self.gptq_reserve_ms / 1000,
              (f"GPTQ_RESERVE_MS={self.gptq_reserve_ms:.0f} leaves no training time under "
               f"MAX_WALLCLOCK_SECONDS={self.max_wallclock_seconds} (0: calibrate after the cap)")),
             (self.eval_stride <= self.train_seq_len,
@@ -195,6 +206,14 @@ class Hyperparameters:
             layers = f"{-self.num_layers}..{self.num_layers - 1}"
             raise ConfigError(f"VE_LAYERS={self.ve_layers!r} names a layer outside {layers}")
         return tuple(sorted({i % self.num_layers for i in ids})) if self.ve_dim > 0 else ()
+
+    @property
+    def uses_gptq(self) -> bool:
+        return self.quant.endswith("_gptq")
+
+    @property
+    def block_kind(self) -> str:  # how attention/MLP matrices are stored: int5, int6 or int8
+        return self.quant.split("_")[0]
 
     @property
     def codecs(self) -> tuple[str, ...]:
@@ -535,9 +554,9 @@ def build_model(hp: Hyperparameters, device: torch.device) -> GPT:
     if bf16:
         for table in (m for m in model.modules() if isinstance(m, nn.Embedding)):
             table.bfloat16()
-    if hp.late_qat_threshold > 0:  # a QAT switch, off, on every layer the export stores as int5
-        for name, m in model.named_modules():
-            if isinstance(m, CastedLinear) and storage_kind(f"{name}.weight", m.weight, hp.quant) == "int5":
+    if hp.quant != "int8" and (hp.late_qat_threshold > 0 or hp.qat_mode == "always"):
+        for name, m in model.named_modules():  # a QAT switch, off, on every layer the export stores low-bit
+            if isinstance(m, CastedLinear) and storage_kind(f"{name}.weight", m.weight, hp.quant) == hp.block_kind:
                 m.qat_delta = torch.zeros_like(m.weight)
     return model
 
@@ -674,13 +693,15 @@ def muon_momentum_at(hp: Hyperparameters, step: int) -> float:
 # QUANTIZATION / EXPORT
 # -----------------------------------------------------------------------------------------------
 # QUANT=int5_gptq (stack-spec 5): attention/MLP matrices int5 (31 levels) by full-Hessian GPTQ (Frantar
-# et al. 2022, arXiv 2210.17323), other large tensors int8 per row; QUANT=int8 (baseline): all int8.
-# Controls stay fp32, other tensors <= 65,536 elements fp16. A torch.save list of tensors is compressed
+# et al. 2022, arXiv 2210.17323), other large tensors int8 per row; intN: N bits (2^N - 1 levels), GPTQ
+# with _gptq, else round to nearest; QUANT=int8 (baseline): all int8. Controls stay fp32, other tensors
+# <= 65,536 elements (and tok_emb with FP16_EMBED=1) fp16. A torch.save list of tensors is compressed
 # by the smallest codec; each stream starts with its codec's magic (brotli: a 0xB0 byte we add).
 
 KEEP_FLOAT_MAX_NUMEL = 65_536
 INT8_CLIP_QUANTILE = 0.9999984  # int8 rows clip a handful of outliers
 INT5_CLIP_RANGE = 15
+LOW_BIT_KINDS = ("int5", "int6")  # attention/MLP storage below int8: GPTQ, QAT and pruning apply
 CLIP_PERCENTILES = (0.9990, 0.9995, 0.9999, 0.99999, 1.0)  # per-row int5 clip candidates (PR576)
 SCALE_FLOOR = 2.0**-14  # fp16's smallest normal (the records' 1/clip_range floor flattens small rows)
 QUANT_FORMAT = "pgolf_quant_v1"
@@ -715,15 +736,20 @@ def rtn_quantize(w: Tensor, clip_range: int, percentiles: Sequence[float]) -> tu
     rows = torch.arange(w.shape[0], device=w.device)
     return q[best, rows].to(torch.int8), scales[best, rows].half()
 
-def fake_quantize(w: Tensor) -> Tensor:
-    """w as the artifact will hold it (late QAT): the export's int5 quantiser, dequantized."""
-    q, s = rtn_quantize(w, INT5_CLIP_RANGE, CLIP_PERCENTILES)
+def clip_range(kind: str) -> int:
+    """Top level of an intN kind: 15 for int5, 31 for int6, 127 for int8 (symmetric grid)."""
+    return 2 ** (int(kind.removeprefix("int")) - 1) - 1
+
+def fake_quantize(w: Tensor, levels: int = INT5_CLIP_RANGE) -> Tensor:
+    """w as the artifact will hold it (QAT): the export's round-to-nearest quantiser, dequantized."""
+    q, s = rtn_quantize(w, levels, CLIP_PERCENTILES)
     return (q.float() * s.float()[:, None]).to(w.dtype)
 
-def qat_quantizer(compile: bool) -> Callable[[Tensor], Tensor]:
-    """fake_quantize, compiled with the model; Inductor must emulate the fp16 rounding of the scales."""
+def qat_quantizer(compile: bool, levels: int = INT5_CLIP_RANGE) -> Callable[[Tensor], Tensor]:
+    """fake_quantize on the export's grid, compiled with the model (emulating the scales' fp16 rounding)."""
+    quantize = functools.partial(fake_quantize, levels=levels)
     options = {"emulate_precision_casts": True}
-    return torch.compile(fake_quantize, dynamic=False, options=options) if compile else fake_quantize
+    return torch.compile(quantize, dynamic=False, options=options) if compile else quantize
 
 @torch.no_grad()
 def update_qat(model: nn.Module, quantize: Callable[[Tensor], Tensor] | None) -> None:
@@ -749,8 +775,9 @@ def gptq_sweep(w: Tensor, hinv_upper: Tensor, scale: Tensor, clip_range: int,
     return q.T, loss
 
 def gptq_quantize(w: Tensor, hessian: Tensor, percentiles: Sequence[float] = CLIP_PERCENTILES,
-                  percdamp: float = 0.01, block_size: int = 128) -> tuple[Tensor, Tensor, bool]:
-    """int5 GPTQ -> (codes, fp16 row scales, used_gptq); act order, best clip per row; RTN if H is not PD."""
+                  percdamp: float = 0.01, block_size: int = 128, levels: int = INT5_CLIP_RANGE
+                  ) -> tuple[Tensor, Tensor, bool]:
+    """GPTQ -> (codes in +-levels, fp16 row scales, used_gptq); act order, best clip per row; RTN if H is not PD."""
     dtype = torch.float64 if w.dtype == torch.float64 else torch.float32
     w, h = w.to(dtype).clone(), hessian.to(dtype).clone()
     dead = torch.diag(h) == 0  # inputs that never fire: their weights cannot matter
@@ -763,11 +790,10 @@ def gptq_quantize(w: Tensor, hessian: Tensor, percentiles: Sequence[float] = CLI
     if info == 0:
         hinv_upper, info = torch.linalg.cholesky_ex(torch.cholesky_inverse(chol), upper=True)
     if info != 0 or not torch.isfinite(hinv_upper).all():
-        q, s = rtn_quantize(w, INT5_CLIP_RANGE, percentiles)
+        q, s = rtn_quantize(w, levels, percentiles)
         return q[:, torch.argsort(perm)], s, False
-    scales = torch.stack([row_scales(w, p, INT5_CLIP_RANGE) for p in percentiles])  # (P, rows)
-    q, loss = gptq_sweep(w.repeat(len(scales), 1), hinv_upper, scales.reshape(-1), INT5_CLIP_RANGE,
-                         block_size)
+    scales = torch.stack([row_scales(w, p, levels) for p in percentiles])  # (P, rows)
+    q, loss = gptq_sweep(w.repeat(len(scales), 1), hinv_upper, scales.reshape(-1), levels, block_size)
     best, rows = loss.view(len(scales), -1).argmin(dim=0), torch.arange(len(w), device=w.device)
     q = q.view(len(scales), len(w), -1)[best, rows][:, torch.argsort(perm)]
     return q.to(torch.int8), scales[best, rows].half(), True
@@ -800,37 +826,37 @@ def collect_hessians(model: nn.Module, batches: Iterable[Tensor]) -> dict[str, T
 
 @dataclass
 class QuantEntry:
-    """One stored tensor: kind raw | fp32 | fp16 (values in data) or int5 | int8 (codes + fp16 row scales)."""
+    """One stored tensor: kind raw | fp32 | fp16 (values in data) or int5 | int6 | int8 (codes + fp16 row scales)."""
 
     kind: str
     data: Tensor
     scale: Tensor | None
     dtype: torch.dtype  # restored on load
-    method: str = ""  # int5: gptq | rtn (logged, not stored)
+    method: str = ""  # low-bit matrices: gptq | rtn (logged, not stored)
 
-def storage_kind(name: str, t: Tensor, quant: str) -> str:
+def storage_kind(name: str, t: Tensor, quant: str, fp16_embed: bool = False) -> str:
     if not t.is_floating_point():
         return "raw"
     if any(p in name for p in CONTROL_TENSOR_PATTERNS):  # before the size check: PR576 stored them fp16
         return "fp32"
-    if t.numel() <= KEEP_FLOAT_MAX_NUMEL or t.ndim != 2:
+    if t.numel() <= KEEP_FLOAT_MAX_NUMEL or t.ndim != 2 or (fp16_embed and name == "tok_emb.weight"):
         return "fp16"
-    return "int5" if quant == "int5_gptq" and (".attn." in name or ".mlp." in name) else "int8"
+    return quant.split("_")[0] if ".attn." in name or ".mlp." in name else "int8"
 
 def quantize_state_dict(state_dict: Mapping[str, Tensor], quant: str,
-                        hessians: Mapping[str, Tensor] | None = None,
-                        device: torch.device | None = None) -> dict[str, QuantEntry]:
-    """int5 matrices use GPTQ (computed on `device`) where a Hessian is given, else round to nearest."""
+                        hessians: Mapping[str, Tensor] | None = None, device: torch.device | None = None,
+                        fp16_embed: bool = False) -> dict[str, QuantEntry]:
+    """Low-bit matrices use GPTQ (computed on `device`) where a Hessian is given, else round to nearest."""
     out = {}
     for name, tensor in state_dict.items():
         t = tensor.detach().cpu()
-        kind = storage_kind(name, t, quant)
-        if kind == "int5" and hessians is not None and name in hessians:
-            q, s, used = gptq_quantize(t.to(device), hessians[name].to(device))
+        kind = storage_kind(name, t, quant, fp16_embed)
+        if kind in LOW_BIT_KINDS and hessians is not None and name in hessians:
+            q, s, used = gptq_quantize(t.to(device), hessians[name].to(device), levels=clip_range(kind))
             out[name] = QuantEntry(kind, q.cpu(), s.cpu(), t.dtype, "gptq" if used else "rtn")
-        elif kind in ("int5", "int8"):
-            clip, percentiles = (15, CLIP_PERCENTILES) if kind == "int5" else (127, (INT8_CLIP_QUANTILE,))
-            out[name] = QuantEntry(kind, *rtn_quantize(t, clip, percentiles), t.dtype, "rtn")
+        elif kind.startswith("int"):
+            percentiles = (INT8_CLIP_QUANTILE,) if kind == "int8" else CLIP_PERCENTILES
+            out[name] = QuantEntry(kind, *rtn_quantize(t, clip_range(kind), percentiles), t.dtype, "rtn")
         else:
             stored = {"raw": t.dtype, "fp32": torch.float32, "fp16": torch.float16}[kind]
             out[name] = QuantEntry(kind, t.to(stored).contiguous(), None, t.dtype)
@@ -841,8 +867,8 @@ def dequantize_state_dict(qsd: Mapping[str, QuantEntry]) -> dict[str, Tensor]:
             for name, e in qsd.items()}
 
 def serialize_quantized(qsd: Mapping[str, QuantEntry]) -> bytes:
-    """torch.save (weights_only) of [name, kind, dtype, data, scale] rows, int5 codes in one run."""
-    order = sorted(qsd, key=lambda n: (["int5", "int8", "fp16", "fp32", "raw"].index(qsd[n].kind), n))
+    """torch.save (weights_only) of [name, kind, dtype, data, scale] rows, low-bit codes in one run."""
+    order = sorted(qsd, key=lambda n: (["int5", "int6", "int8", "fp16", "fp32", "raw"].index(qsd[n].kind), n))
     buf = io.BytesIO()
     torch.save({"format": QUANT_FORMAT, "tensors": [[n, qsd[n].kind, str(qsd[n].dtype)[6:], qsd[n].data,
                                                      qsd[n].scale] for n in order]}, buf)
@@ -872,15 +898,18 @@ def decompress_state_dict(blob: bytes) -> dict[str, Tensor]:
     return dequantize_state_dict(deserialize_quantized(CODECS[codec][2](blob)))
 
 def pack_artifact(qsd: dict[str, QuantEntry], codecs: Sequence[str], target_bytes: int | None = None,
-                  slack_bytes: int = 4096, max_probes: int = 12
-                  ) -> tuple[dict[str, QuantEntry], bytes, str, int]:
-    """Compress; over target_bytes, zero the int5 +-1 codes of least scale^2 (R0325) until it fits. The size
-    follows the codes' entropy smoothly (cheap for any count k): bracket k, interpolate in entropy, bisect k
-    to hit it; 1-3 probes. Returns (qsd, blob, codec, pruned count); unpruned if nothing fits."""
+                  tolerance_bytes: int = 4096, measure: Callable[[dict[str, QuantEntry]], int] | None = None,
+                  max_probes: int = PRUNE_MAX_PROBES) -> tuple[dict[str, QuantEntry], bytes, str, int]:
+    """Compress; over target_bytes, zero the low-bit +-1 codes of least scale^2 (R0325) until it fits. The
+    compressed size jumps non-monotonically with the count k, so the search brackets k on sizes `measure`d
+    for real (default: the chosen codec) by Illinois regula falsi, ending on a measured fit within
+    tolerance_bytes of the target (or the best fit after max_probes). Returns (qsd, blob, codec, pruned)."""
     blob, codec = compress_artifact(serialize_quantized(qsd), codecs)
-    names = [n for n, e in qsd.items() if e.kind == "int5"]
-    if target_bytes is None or len(blob) <= target_bytes or not names:
+    size = len(blob) if measure is None else measure(qsd)
+    names = [n for n, e in qsd.items() if e.kind in LOW_BIT_KINDS]
+    if target_bytes is None or size <= target_bytes or not names:
         return qsd, blob, codec, 0
+    measure = measure or (lambda q: len(compress_artifact(serialize_quantized(q), (codec,))[0]))
     flat = [torch.nonzero(qsd[n].data.reshape(-1).abs() == 1).squeeze(1) for n in names]
     cost = torch.cat([qsd[n].scale.float()[i // qsd[n].data.shape[1]].square() for n, i in zip(names, flat)])
     order = torch.argsort(cost, stable=True)
@@ -894,34 +923,27 @@ def pack_artifact(qsd: dict[str, QuantEntry], codecs: Sequence[str], target_byte
             out[n] = dataclasses.replace(qsd[n], data=data.view_as(qsd[n].data))
         return out
 
-    positive = torch.cat([qsd[n].data.reshape(-1)[i] > 0 for n, i in zip(names, flat)])[order]
-    counts = torch.stack([torch.bincount(qsd[n].data.reshape(-1).long() + 16, minlength=33) for n in names])
-
-    def entropy(k: int) -> float:  # bits of the int5 codes with the first k pruned (per-tensor histograms)
-        neg, pos = torch.bincount(owner[:k] * 2 + positive[:k], minlength=2 * len(names)).view(-1, 2).T
-        c = (counts + F.pad(torch.stack([-neg, neg + pos, -pos], dim=1), (15, 15))).double()  # -1, 0, +1
-        return float(-(c * torch.log2((c / c.sum(1, keepdim=True)).clamp_min(1e-30))).sum())
-
-    lo, hi, aim = 0, len(flat_idx), target_bytes - slack_bytes // 2  # lo too big, hi fits once in sizes
-    sizes, bits = {lo: len(blob)}, {lo: entropy(0), hi: entropy(hi)}
-    for _ in range(max_probes):  # first guess: one byte per 8 bits of entropy saved
-        goal = bits[lo] - 8 * (sizes[lo] - aim) if hi not in sizes else (
-            bits[lo] + (aim - sizes[lo]) * (bits[hi] - bits[lo]) / (sizes[hi] - sizes[lo]))
-        a, b = lo + 1, hi
-        while a < b:
-            a, b = (a, (a + b) // 2) if entropy((a + b) // 2) <= goal else ((a + b) // 2 + 1, b)
-        sizes[a], bits[a] = len(compress_artifact(serialize_quantized(pruned(a)), (codec,))[0]), entropy(a)
-        lo, hi = (lo, a) if sizes[a] <= target_bytes else (a, hi)
-        if lo == len(flat_idx) or hi in sizes and (target_bytes - sizes[hi] <= slack_bytes or hi - lo <= 1):
-            break
-    if sizes.get(hi, target_bytes + 1) > target_bytes:
+    aim = target_bytes - tolerance_bytes / 2
+    lo, hi = (0, size), (len(flat_idx), measure(pruned(len(flat_idx))))  # (k, size): too big, fits
+    if hi[1] > target_bytes:
         return qsd, blob, codec, 0
-    final = pruned(hi)
-    return (final, *compress_artifact(serialize_quantized(final), codecs), hi)
+    f_lo, f_hi, last = lo[1] - aim, hi[1] - aim, ""  # Illinois: a stale end's weight halves, both ends move
+    for _ in range(max_probes):
+        if hi[0] - lo[0] <= 1 or target_bytes - hi[1] <= tolerance_bytes:
+            break
+        k = min(max(lo[0] + round(f_lo * (hi[0] - lo[0]) / (f_lo - f_hi)), lo[0] + 1), hi[0] - 1)
+        size = measure(pruned(k))
+        if size <= target_bytes:
+            hi, f_hi, f_lo, last = (k, size), size - aim, f_lo / (2 if last == "hi" else 1), "hi"
+        else:
+            lo, f_lo, f_hi, last = (k, size), size - aim, f_hi / (2 if last == "lo" else 1), "lo"
+    final = pruned(hi[0])
+    return (final, *compress_artifact(serialize_quantized(final), codecs), hi[0])
 
 def compress_state_dict(state_dict: Mapping[str, Tensor], hp: Hyperparameters) -> tuple[bytes, str]:
     """The artifact blob and its format label (e.g. `int5_gptq+lzma`), without GPTQ or pruning."""
-    _, blob, codec, _ = pack_artifact(quantize_state_dict(state_dict, hp.quant), hp.codecs)
+    _, blob, codec, _ = pack_artifact(quantize_state_dict(state_dict, hp.quant, fp16_embed=hp.fp16_embed),
+                                      hp.codecs)
     return blob, f"{hp.quant}+{codec}"
 
 # --- Entropy coder (COMPRESSOR=rans): the int codes by interleaved rANS, the rest by lzma or brotli -------
@@ -1247,7 +1269,8 @@ def ttt_epoch(loss_fn: Callable[[Tensor, Tensor], Tensor], params: list[nn.Param
             if rt.distributed:
                 dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
             p.grad.div_(sum(len(s[step * bs : (step + 1) * bs]) for s in shares))
-        torch.nn.utils.clip_grad_norm_(params, hp.ttt_grad_clip)
+        if hp.ttt_grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, hp.ttt_grad_clip)
         opt.step()
 
 
@@ -1297,10 +1320,11 @@ def init_runtime(hp: Hyperparameters) -> Runtime:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     if distributed:
+        timeout = datetime.timedelta(seconds=hp.dist_timeout_s)  # the other ranks wait out rank 0's export
         if use_cuda:
-            dist.init_process_group(backend="nccl", device_id=device)
+            dist.init_process_group(backend="nccl", device_id=device, timeout=timeout)
         else:
-            dist.init_process_group(backend="gloo")
+            dist.init_process_group(backend="gloo", timeout=timeout)
         dist.barrier()
     dtype, compile_model = resolve_compute_dtype(hp, device), use_cuda if hp.compile is None else hp.compile
     return Runtime(rank=rank, world_size=world_size, device=device, compute_dtype=dtype,
@@ -1341,7 +1365,7 @@ class TrainContext:
     optimizers: list[torch.optim.Optimizer]  # AdamWs, then Muon
     loader: DistributedTokenLoader
     val: ValidationSet
-    qat_quantize: Callable[[Tensor], Tensor] = fake_quantize  # late QAT's quantizer (compiled with the model)
+    qat_quantize: Callable[[Tensor], Tensor] = fake_quantize  # QAT's quantizer (compiled with the model)
     timings_s: dict[str, float] = field(default_factory=dict)
 
 @dataclass(frozen=True)
@@ -1390,9 +1414,11 @@ def train_loop(ctx: TrainContext) -> TrainOutcome:
     """Train until ITERATIONS or the wall-clock cap; validate every VAL_LOSS_EVERY steps and last."""
     hp, rt, log = ctx.hp, ctx.rt, ctx.log
     cap_ms = 1000.0 * hp.max_wallclock_seconds if hp.max_wallclock_seconds > 0 else None
-    train_ms, val_s, stop_after, step, qat_on = 0.0, 0.0, None, 0, False
+    train_ms, val_s, stop_after, step, qat_on = 0.0, 0.0, None, 0, hp.qat_mode == "always"
     last_val: EvalResult | None = None
     ema = EMA(ctx.model, hp.ema_decay) if hp.ema_decay > 0 else None  # starts from the initial weights
+    if qat_on:  # QAT_MODE=always: the STE fake-quant is on from the first step
+        update_qat(ctx.model, ctx.qat_quantize)
     rt.sync()
     t0 = wall0 = time.perf_counter()
     while True:
@@ -1485,14 +1511,14 @@ def export_artifact(ctx: TrainContext, code_bytes: int, hessians: Mapping[str, T
         raw = io.BytesIO()
         torch.save(ctx.model.state_dict(), raw)
         t0 = time.perf_counter()
-        qsd = quantize_state_dict(ctx.model.state_dict(), hp.quant, hessians, ctx.rt.device)
+        qsd = quantize_state_dict(ctx.model.state_dict(), hp.quant, hessians, ctx.rt.device, hp.fp16_embed)
         t1 = time.perf_counter()
         target = ARTIFACT_LIMIT_BYTES - code_bytes if hp.prune_to_fit else None
         qsd, blob, codec, pruned = pack_artifact(qsd, hp.codecs, target)
         t2 = time.perf_counter()
         ctx.timings_s.update(quantization=t1 - t0, compression=t2 - t1)
-        methods = [e.method for e in qsd.values() if e.kind == "int5"]
-        log(f"quant:{hp.quant} int5_gptq:{methods.count('gptq')} int5_rtn:{methods.count('rtn')} "
+        methods, kind = [e.method for e in qsd.values() if e.kind == hp.block_kind], hp.block_kind
+        log(f"quant:{hp.quant} {kind}_gptq:{methods.count('gptq')} {kind}_rtn:{methods.count('rtn')} "
             f"pruned:{pruned} codec:{codec} quantize:{t1 - t0:.1f}s compress:{t2 - t1:.1f}s")
         shared = [str(Path(hp.output_dir) / f"final_model.{hp.quant}.{codec}.ptz"), f"{hp.quant}+{codec}"]
         Path(shared[0]).write_bytes(blob)
@@ -1609,13 +1635,13 @@ def main() -> None:
     ctx = TrainContext(hp=hp, rt=rt, log=log, model=model, train_model=train_model, compiled=compiled,
                        forward_logits=forward_logits, optimizers=build_optimizers(hp, model, rt.compile),
                        loader=DistributedTokenLoader(hp.shards("train"), rt), val=val,
-                       qat_quantize=qat_quantizer(rt.compile))
+                       qat_quantize=qat_quantizer(rt.compile, clip_range(hp.block_kind)))
     ctx.timings_s["startup"] = time.perf_counter() - t_start
     # --- compile priming (outside the timer), then the timed run ---
     t_phase = time.perf_counter()
     prime_compile(ctx)
     ctx.timings_s["compile_warmup"] = time.perf_counter() - t_phase
-    reserve_ms = hp.gptq_reserve_ms if hp.quant == "int5_gptq" and hp.max_wallclock_seconds > 0 else 0.0
+    reserve_ms = hp.gptq_reserve_ms if hp.uses_gptq and hp.max_wallclock_seconds > 0 else 0.0
     if reserve_ms > 0:  # stop early by the reserve: GPTQ calibration reads training data inside the cap
         ctx.hp = dataclasses.replace(hp, max_wallclock_seconds=hp.max_wallclock_seconds - reserve_ms / 1000.0)
         log(f"gptq:reserving {reserve_ms / 1000:g}s, effective={1000.0 * ctx.hp.max_wallclock_seconds:.0f}ms")
@@ -1625,7 +1651,7 @@ def main() -> None:
         log(f"peak memory allocated: {torch.cuda.max_memory_allocated() // 1024 // 1024} MiB "
             f"reserved: {torch.cuda.max_memory_reserved() // 1024 // 1024} MiB")
     # --- GPTQ calibration, export the artifact, then score the file itself in one pass ---
-    hessians = calibrate_gptq(ctx, outcome.train_time_ms) if hp.quant == "int5_gptq" else None
+    hessians = calibrate_gptq(ctx, outcome.train_time_ms) if hp.uses_gptq else None
     t_phase = time.perf_counter()
     artifact = export_artifact(ctx, len(code_path.read_bytes()), hessians)
     ctx.timings_s["export"] = time.perf_counter() - t_phase
@@ -1651,7 +1677,18 @@ def main() -> None:
     log(f"{label} val_loss:{final.val_loss:.4f} val_bpb:{final.val_bpb:.4f} eval_time:{eval_ms:.0f}ms")
     log(f"{label}_exact val_loss:{final.val_loss:.8f} val_bpb:{final.val_bpb:.8f} eval_time:{eval_ms:.0f}ms")
     if rt.distributed:
-        dist.destroy_process_group()
+        close_distributed()
+
+def close_distributed() -> None:
+    """Barrier (no rank leaves while another still talks), destroy the group, exit without interpreter
+    finalization: gloo's worker threads outlive destroy_process_group (C++ still holds the group), and one
+    that touches Python while the interpreter finalizes aborts the rank ("terminate called without an
+    active exception", exit -6; bench/distributed_shutdown.py)."""
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 if __name__ == "__main__":
     try:

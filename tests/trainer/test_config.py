@@ -28,7 +28,7 @@ def test_defaults_are_the_record_config() -> None:
     shape = (hp.num_layers, hp.model_dim, hp.num_heads, hp.num_kv_heads, hp.mlp_mult, hp.vocab_size)
     assert shape == (11, 512, 8, 8, 3.5, 1024)
     assert (hp.train_batch_tokens, hp.train_seq_len, hp.max_wallclock_seconds) == (786_432, 2048, 600.0)
-    assert (hp.quant, hp.compressor, hp.codecs) == ("int5_gptq", "auto", ("zstd", "lzma", "brotli"))
+    assert (hp.quant, hp.compressor, hp.codecs) == ("int5_gptq", "auto", ("zstd", "lzma", "brotli", "rans"))
     # GPTQ calibration reads training data inside the cap: the loop stops GPTQ_RESERVE_MS early.
     assert (hp.gptq_reserve_ms, hp.gptq_calib_batches) == (14_000, 64)
     assert (hp.eval_stride, hp.ttt_enabled) == (64, True)  # one sliding-window pass with score-first TTT
@@ -47,7 +47,7 @@ def test_defaults_are_the_record_config() -> None:
         ({"MAX_WALLCLOCK_SECONDS": "inf"}, "MAX_WALLCLOCK_SECONDS must be finite, got 'inf'"),
         ({"BETA2": "1.5"}, "BETA2 must be <= 1.0, got 1.5"),
         ({"DEVICE": "tpu"}, "DEVICE must be one of auto, cpu, cuda; got 'tpu'"),
-        ({"COMPRESSOR": "lz4"}, "COMPRESSOR must be one of auto, zstd, lzma, brotli, zlib; got 'lz4'"),
+        ({"COMPRESSOR": "lz4"}, "COMPRESSOR must be one of auto, zstd, lzma, brotli, zlib, rans; got 'lz4'"),
         ({"COMPILE": "yes"}, "COMPILE must be 0 or 1, got 'yes'"),
         ({"TIE_EMBEDDINGS": ""}, "TIE_EMBEDDINGS must be 0 or 1, got ''"),
         ({"MODEL_DIM": "500"}, "MODEL_DIM=500 must be divisible by NUM_HEADS=8"),

@@ -129,8 +129,10 @@ def _ttt_worker(rank: int, world_size: int, port: int, out: mp.SimpleQueue) -> N
     try:
         total, chunks = run_ttt(val_tokens(4 * CHUNK + 5), rt=runtime(rank, world_size), ttt_batch_seqs=8)
         out.put((rank, total.val_loss, chunks.tolist()))
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    S.close_distributed()  # the trainer's end of a run: exits before gloo threads can abort finalization
 
 
 def test_two_gloo_ranks_give_the_single_process_result() -> None:

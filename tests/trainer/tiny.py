@@ -90,17 +90,18 @@ def load_trainer() -> ModuleType:
     return module
 
 
-def run_trainer(env: dict[str, str], *, cwd: Path, nproc: int = 1,
-                timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the trainer with `env` on top of this process's environment minus every trainer and
-    launcher variable; nproc > 1 launches it under torchrun (gloo on CPU)."""
+def run_trainer(env: dict[str, str], *, cwd: Path, nproc: int = 1, timeout: float = 300,
+                script: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the trainer (or another version of it, `script`) with `env` on top of this process's
+    environment minus every trainer and launcher variable; nproc > 1 launches it under torchrun (gloo on CPU)."""
+    script = script or TRAINER  # read at call time: a test may point TRAINER at a packed stub
     trainer_vars = {f.name.upper() for f in dataclasses.fields(load_trainer().Hyperparameters)}
     base = {k: v for k, v in os.environ.items() if k not in trainer_vars and k not in _LAUNCHER_VARS}
     if nproc == 1:
-        cmd = [sys.executable, str(TRAINER)]
+        cmd = [sys.executable, str(script)]
     else:
         torchrun = Path(sys.executable).with_name("torchrun")
-        cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", str(TRAINER)]
+        cmd = [str(torchrun), "--standalone", f"--nproc_per_node={nproc}", str(script)]
     return subprocess.run(cmd, env={**base, **env}, cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, check=False)
 

@@ -56,11 +56,12 @@ def preflight(
         print_json({"space": space.name, "script": str(space.script), "limit_bytes": space.limits.artifact_bytes,
                     "predictions": [p.model_dump(mode="json") for p in predictions]})
     else:
-        table = _prediction_table(space.name, predictions)
+        tables = _prediction_tables(space.name, predictions, console.width)
         if space.search.algorithm != "grid":
-            table.caption = (f"{space.search.algorithm} draws are not known in advance: rows are the ends of every "
-                             "axis that can change the size (learning rates and the like cannot)")
-        console.print(table)
+            tables[-1].caption = (f"{space.search.algorithm} draws are not known in advance: rows are the ends of "
+                                  "every axis that can change the size (learning rates and the like cannot)")
+        for table in tables:
+            console.print(table)
         for note in sorted({p.note for p in predictions if p.note}):
             console.print(Text.assemble(("note: ", "yellow"), note))
     if over:
@@ -112,19 +113,37 @@ def _params(params: dict[str, Any]) -> str:
 VERDICT_TEXT = {"fits": Text("yes", "green"), "near": Text("maybe (warned)", "yellow"), "over": Text("NO", "red")}
 
 
-def _prediction_table(name: str, predictions: list[Prediction]) -> Table:
-    table = Table(title=f"Preflight: {name}")
-    for column, justify in [("config", "left"), ("params", "left"), ("model params", "right"), ("format", "left"),
-                            ("basis (method)", "left"), ("artifact B", "right"), ("band B", "right"),
-                            ("headroom B", "right"), ("fits", "left")]:
-        whole = {"no_wrap": True, "min_width": max((len(p.config_id) for p in predictions), default=12)}
-        table.add_column(column, justify=justify, **(whole if column == "config" else {}))  # type: ignore[arg-type]
-    for p in predictions:
-        count = f"{p.model_params:,}" + ("" if p.params_exact else " ~")
-        band = f"+-{p.band:.0%} {p.low_bytes:,}..{p.high_bytes:,}" + (" (exact)" if p.exact else "")
-        table.add_row(p.config_id, Text(_params(p.params)), count, Text(p.format_label), Text(f"{p.basis} ({p.method})"),
-                      f"{p.artifact_bytes:,}", band, f"{p.limit_bytes - p.artifact_bytes:,}", VERDICT_TEXT[p.verdict])
-    return table
+def _prediction_tables(name: str, predictions: list[Prediction], width: int) -> list[Table]:
+    """One row per config; ids and numbers are never cut. The text columns (params, format, basis) sit
+    beside the numbers when `width` allows, else in a second table keyed by config id."""
+    numbers = Table(title=f"Preflight: {name}", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    rows = [[p.config_id, f"{p.model_params:,}" + ("" if p.params_exact else " ~"), f"{p.artifact_bytes:,}",
+             f"+-{p.band:.0%}" + (" (exact)" if p.exact else "") + f"\n{p.low_bytes:,}..\n{p.high_bytes:,}",
+             f"{p.limit_bytes - p.artifact_bytes:,}"] for p in predictions]
+    headers = [("config", "left"), ("params", "right"), ("artifact B", "right"), ("band B", "right"),
+               ("headroom B", "right")]
+    widths = [max([len(line) for row in rows for line in row[i].splitlines()] + [len(headers[i][0])])
+              for i in range(len(headers))]
+    numbers.add_column("config", no_wrap=True, min_width=widths[0])
+    numbers.add_column("fits", no_wrap=True, min_width=max(len(t.plain) for t in VERDICT_TEXT.values()))
+    for (column, justify), widest in list(zip(headers, widths, strict=True))[1:]:
+        numbers.add_column(column, justify=justify, no_wrap=True, min_width=widest)  # type: ignore[arg-type]
+    texts = [[_params(p.params), p.format_label, f"{p.basis} ({p.method})"] for p in predictions]
+    inline = width - (sum(widths) + 14 + 2 * len(widths)) >= 60
+    details = numbers if inline else Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title="configs")
+    if not inline:
+        details.add_column("config", no_wrap=True, min_width=widths[0])
+    for column in ("params", "format", "basis (method)"):
+        details.add_column(column, overflow="fold", ratio=1)
+    for row, text, p in zip(rows, texts, predictions, strict=True):
+        cells = [Text(row[0]), VERDICT_TEXT[p.verdict], *(Text(cell) for cell in row[1:])]
+        described = [Text(t) for t in text]
+        if inline:
+            numbers.add_row(*cells, *described)
+        else:
+            numbers.add_row(*cells)
+            details.add_row(Text(p.config_id), *described)
+    return [numbers] if inline else [numbers, details]
 
 
 def _mark(budget: Budget, fmt: str) -> str:

@@ -62,7 +62,21 @@ def test_preflight_flags_a_config_whose_band_reaches_over_the_limit_and_exits_0(
     space = write_space(tmp_path, [64], limit=row["artifact_bytes"], env={"QUANT": "int5_gptq"})
     result = runner.invoke(app, ["preflight", str(space), "--out", str(tmp_path)], env={"COLUMNS": "220"})
     assert result.exit_code == 0, result.output
-    assert "maybe (warned)" in result.stdout and f"{row['low_bytes']:,}..{row['high_bytes']:,}" in result.stdout
+    assert "maybe (warned)" in result.stdout
+    assert f"{row['low_bytes']:,}.." in result.stdout and f"{row['high_bytes']:,}" in result.stdout
+
+
+def test_preflight_table_keeps_ids_and_numbers_whole_at_80_columns(tmp_path: Path) -> None:
+    space = write_space(tmp_path, [64, 96])
+    rows = json.loads(runner.invoke(app, ["preflight", str(space), "--json", "--out", str(tmp_path)]).stdout)
+    result = runner.invoke(app, ["preflight", str(space), "--out", str(tmp_path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    for row in rows["predictions"]:
+        for whole in (row["config_id"], f"{row['model_params']:,}", f"{row['artifact_bytes']:,}", "yes",
+                      f"{row['low_bytes']:,}..", f"{row['high_bytes']:,}",
+                      f"{row['limit_bytes'] - row['artifact_bytes']:,}"):
+            assert whole in result.stdout
 
 
 def test_preflight_of_a_malformed_space_is_one_line(tmp_path: Path) -> None:

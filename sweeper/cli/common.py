@@ -13,9 +13,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID, TimeElapsedColumn
+from rich.table import Table
 
 from sweeper.candidates import sweep_candidates
 from sweeper.configref import resolve_config_ref
@@ -41,6 +43,17 @@ def validation_message(exc: ValidationError) -> str:
     loc = ".".join(str(part) for part in first.get("loc", ())) or "<root>"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{loc}: {first.get('msg', 'invalid')}{more}"
+
+
+def compact_table(title: str) -> Table:
+    """A borderless table whose columns cost two spaces each, so ids and numbers fit 80 columns whole."""
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+
+
+def whole_column(table: Table, name: str, cells: list[str], justify: str = "right") -> None:
+    """A column that never cuts or wraps its values (ids, numbers): as wide as its widest cell."""
+    widest = max([len(line) for cell in cells for line in cell.splitlines()] + [len(name)])
+    table.add_column(name, justify=justify, no_wrap=True, min_width=widest)  # type: ignore[arg-type]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

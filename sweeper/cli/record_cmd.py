@@ -9,17 +9,19 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from sweeper.cli import app
 from sweeper.cli.common import (
     JsonOption,
     OutOption,
+    compact_table,
     config_id_of,
     console,
     err_console,
     friendly_errors,
     print_json,
+    whole_column,
 )
 from sweeper.records.check import check_folder
 from sweeper.records.promote import promote
@@ -52,25 +54,35 @@ def _fmt(value: float | None, spec: str) -> str:
 def _print_verdict(verdict: Verdict, extra: Sequence[str] = ()) -> None:
     """The verdict's table and findings; `extra` adds reasons (promotion refusals) not printed yet.
     The significance sentence is printed once, even when a finding repeats it."""
-    table = Table(title=f"{verdict.name or verdict.folder} ({verdict.track})")
-    for column in ("log", "seed", "val_loss", "val_bpb", "artifact B", "train s", "eval s", "tokenizer", "problems"):
-        table.add_column(column, justify="left" if column in ("log", "tokenizer", "problems") else "right")
-    for s in sorted(verdict.seeds, key=lambda seed: seed.seed):
-        problems = ", ".join(f.code for f in s.violations) or "[green]ok[/]"
-        table.add_row(s.file, str(s.seed), f"{s.val_loss:.8f}", f"{s.val_bpb:.8f}", _fmt(s.artifact_bytes, ","),
-                      _fmt(s.train_time_ms and s.train_time_ms / 1000, ".1f"),
-                      _fmt(s.eval_time_ms and s.eval_time_ms / 1000, ".1f"), s.tokenizer, problems)
+    table = compact_table(f"{verdict.name or verdict.folder} ({verdict.track})")
+    seeds = sorted(verdict.seeds, key=lambda seed: seed.seed)
+    rows = [[str(s.seed), f"{s.val_loss:.8f}", f"{s.val_bpb:.8f}", _fmt(s.artifact_bytes, ","),
+             _fmt(s.train_time_ms and s.train_time_ms / 1000, ".1f"), _fmt(s.eval_time_ms and s.eval_time_ms / 1000, ".1f")]
+            for s in seeds]
+    for index, column in enumerate(("seed", "val_loss", "val_bpb", "artifact B", "train s", "eval s")):
+        whole_column(table, column, [row[index] for row in rows])
+    table.add_column("problems", overflow="fold", min_width=8)
+    table.add_column("log", overflow="fold", min_width=8)
+    tokenizers = sorted({s.tokenizer for s in seeds})
+    if len(tokenizers) == 1:  # the usual case: one caption line instead of a column
+        table.caption, table.caption_justify = f"tokenizer: {tokenizers[0]}", "left"
+    else:
+        table.add_column("tokenizer", overflow="fold", min_width=8)
+    for s, row in zip(seeds, rows, strict=True):
+        problems = Text(", ".join(f.code for f in s.violations)) if s.violations else Text("ok", "green")
+        table.add_row(*row, problems, Text(s.file), *([Text(s.tokenizer)] if len(tokenizers) > 1 else []))
     console.print(table)
     for finding in verdict.violations:
-        console.print(f"[red]violation[/] {finding.message}", highlight=False)
+        console.print(f"[red]violation[/] {escape(finding.message)}", highlight=False)
     for finding in verdict.warnings:
         if finding not in verdict.violations:
-            console.print(f"[yellow]warning[/] {finding.message}", highlight=False)
+            console.print(f"[yellow]warning[/] {escape(finding.message)}", highlight=False)
     for claim in verdict.claim_mismatches:
-        console.print(f"[yellow]claim[/] {claim.source} {claim.field}: claims {claim.claimed}, logs show "
-                      f"{claim.actual}{'; ' + claim.note if claim.note else ''}", highlight=False)
+        console.print("[yellow]claim[/] " + escape(f"{claim.source} {claim.field}: claims {claim.claimed}, logs show "
+                                                   f"{claim.actual}{'; ' + claim.note if claim.note else ''}"),
+                      highlight=False)
     for note in verdict.notes:
-        console.print(f"[dim]note[/] {note}", highlight=False)
+        console.print(f"[dim]note[/] {escape(note)}", highlight=False)
     shown = {f.message for f in (*verdict.violations, *verdict.warnings)}
     for reason in dict.fromkeys(extra):
         if reason not in shown:

@@ -15,6 +15,7 @@ from sweeper.cli import app
 from sweeper.cli.common import (
     JsonOption,
     OutOption,
+    compact_table,
     console,
     fail,
     friendly_errors,
@@ -116,7 +117,7 @@ VERDICT_TEXT = {"fits": Text("yes", "green"), "near": Text("maybe (warned)", "ye
 def _prediction_tables(name: str, predictions: list[Prediction], width: int) -> list[Table]:
     """One row per config; ids and numbers are never cut. The text columns (params, format, basis) sit
     beside the numbers when `width` allows, else in a second table keyed by config id."""
-    numbers = Table(title=f"Preflight: {name}", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    numbers = compact_table(f"Preflight: {name}")
     rows = [[p.config_id, f"{p.model_params:,}" + ("" if p.params_exact else " ~"), f"{p.artifact_bytes:,}",
              f"+-{p.band:.0%}" + (" (exact)" if p.exact else "") + f"\n{p.low_bytes:,}..\n{p.high_bytes:,}",
              f"{p.limit_bytes - p.artifact_bytes:,}"] for p in predictions]
@@ -130,7 +131,7 @@ def _prediction_tables(name: str, predictions: list[Prediction], width: int) -> 
         numbers.add_column(column, justify=justify, no_wrap=True, min_width=widest)  # type: ignore[arg-type]
     texts = [[_params(p.params), p.format_label, f"{p.basis} ({p.method})"] for p in predictions]
     inline = width - (sum(widths) + 14 + 2 * len(widths)) >= 60
-    details = numbers if inline else Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title="configs")
+    details = numbers if inline else compact_table("configs")
     if not inline:
         details.add_column("config", no_wrap=True, min_width=widths[0])
     for column in ("params", "format", "basis (method)"):

@@ -137,3 +137,14 @@ def test_human_output_names_the_verdict_and_each_mismatch() -> None:
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output
     assert "val_bpb reported in the val_loss field" in " ".join(result.output.split())
+
+
+def test_check_table_keeps_every_seeds_numbers_whole_at_80_columns() -> None:
+    folder = FIXTURES / "track_10min_16mb/2026-03-20_10L_Int5MLP_MuonWD04_SWA50"
+    result = runner.invoke(app, ["check", str(folder)], env={"COLUMNS": "80"})
+    report = json.loads(runner.invoke(app, ["check", str(folder), "--json"]).stdout)
+    assert "…" not in result.stdout
+    for seed in report["seeds"]:
+        for whole in (f"{seed['val_loss']:.8f}", f"{seed['val_bpb']:.8f}", f"{seed['artifact_bytes']:,}"):
+            assert whole in result.stdout
+    assert "tokenizer: " in result.stdout  # one tokenizer for every seed: a caption line, not a column

@@ -5,6 +5,7 @@ Each command group lives in its own module and registers itself on `app`.
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -48,8 +49,25 @@ from sweeper.cli import data_cmd, log_cmd, space_cmd, sweep_cmd, record_cmd, das
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A mistyped command line (unknown option, bad choice, missing argument)
+    is one `error:` line on stderr with exit code 2, like every other pgolf error, not a drawn box."""
+    try:
+        from typer._click.exceptions import UsageError  # this typer carries its own click
+    except ImportError:  # older typer: plain click
+        from click import UsageError
+
+    try:
+        code = app(standalone_mode=False, prog_name="pgolf")
+    except UsageError as exc:
+        message = " ".join(exc.format_message().split())
+        if message:  # empty: a bare group call that already printed its help
+            where = f"{exc.ctx.command_path}: " if exc.ctx else ""
+            sys.stderr.write(f"error: {where}{message} (see --help)\n")
+        code = exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("error: aborted\n")
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]
